@@ -1,0 +1,39 @@
+"""Settings of a hazmon process, read from the environment (CONTRACT.md names)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Infrastructure settings; domain data (points, rules) lives in the database."""
+
+    model_config = SettingsConfigDict(env_prefix="HAZMON_", extra="ignore")
+
+    database_url: str | None = None
+    mqtt_url: str | None = None
+    data_dir: Path = Path(".hazmon")
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    admin_token: str | None = Field(default=None, repr=False)
+
+    # Ingest tuning (not in the contract; safe defaults).
+    ingest_batch_max_messages: int = 2000
+    ingest_flush_ms: int = 50
+    ingest_queue_max: int = 20000
+    max_payload_bytes: int = 256 * 1024
+    max_readings_per_message: int = 10000
+    future_tolerance_s: int = 3600
+    mqtt_client_id: str = "hazmon-ingest"
+
+    # Storage policy.
+    retention_days: int = 400
+    partitions_ahead_days: int = 3
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Build the settings from the environment, with explicit overrides for tests."""
+    return Settings(**overrides)  # type: ignore[arg-type]
