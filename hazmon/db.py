@@ -1,0 +1,211 @@
+"""Database access shared by every stage: pools, versioned migrations and the readings storage.
+
+Migrations are numbered steps applied once, in order, under an advisory lock so that several
+processes starting together (shards, the API) never race. SQL steps live in
+``hazmon/migrations/NNN_name.sql``; the readings table is a Python step because its shape
+depends on whether the TimescaleDB extension can be created.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from importlib import resources
+from typing import Callable
+
+import psycopg
+from psycopg_pool import ConnectionPool
+
+from hazmon.errors import DatabaseUnavailable
+
+log = logging.getLogger(__name__)
+
+MIGRATION_LOCK = 0x68617A6D  # "hazm"
+DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class StorageInfo:
+    """How readings are stored in this database."""
+
+    timescale: bool
+    timescale_version: str | None
+
+
+def connect(url: str, **kw: object) -> psycopg.Connection:
+    """Open one connection, converting failures to DatabaseUnavailable."""
+    try:
+        return psycopg.connect(url, **kw)  # type: ignore[arg-type]
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+
+
+def make_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "hazmon") -> ConnectionPool:
+    """A connection pool that checks connections before handing them out."""
+    pool = ConnectionPool(
+        url, min_size=min_size, max_size=max_size, name=name, open=False,
+        kwargs={"autocommit": False}, check=ConnectionPool.check_connection,
+    )
+    pool.open(wait=False)
+    return pool
+
+
+def _timescale_step(conn: psycopg.Connection) -> None:
+    """Try the extension in a savepoint: its absence must not abort the migration."""
+    try:
+        with conn.transaction():
+            conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
+    except psycopg.Error as exc:
+        log.info("TimescaleDB not available (%s); using native partitioning", str(exc).strip())
+
+
+def _readings_step(conn: psycopg.Connection) -> None:
+    ts = storage_info(conn).timescale
+    if ts:
+        conn.execute(
+            """CREATE TABLE readings (
+                   point_id integer NOT NULL,
+                   ts       timestamptz NOT NULL,
+                   value    double precision NOT NULL,
+                   quality  smallint NOT NULL DEFAULT 0,
+                   UNIQUE (point_id, ts))"""
+        )
+        conn.execute(
+            "SELECT create_hypertable('readings', 'ts', chunk_time_interval => interval '1 day')"
+        )
+        conn.execute(
+            """ALTER TABLE readings SET (timescaledb.compress,
+                   timescaledb.compress_segmentby = 'point_id', timescaledb.compress_orderby = 'ts')"""
+        )
+        conn.execute("SELECT add_compression_policy('readings', interval '2 days')")
+    else:
+        conn.execute(
+            """CREATE TABLE readings (
+                   point_id integer NOT NULL,
+                   ts       timestamptz NOT NULL,
+                   value    double precision NOT NULL,
+                   quality  smallint NOT NULL DEFAULT 0,
+                   UNIQUE (point_id, ts)
+               ) PARTITION BY RANGE (ts)"""
+        )
+
+
+def _sql_step(name: str) -> Callable[[psycopg.Connection], None]:
+    def run(conn: psycopg.Connection) -> None:
+        sql = resources.files("hazmon.migrations").joinpath(name).read_text(encoding="utf-8")
+        conn.execute(sql)  # type: ignore[arg-type]
+
+    return run
+
+
+MIGRATIONS: list[tuple[int, str, Callable[[psycopg.Connection], None]]] = [
+    (1, "core tables", _sql_step("001_core.sql")),
+    (2, "timescaledb extension when available", _timescale_step),
+    (3, "readings table", _readings_step),
+]
+
+
+def migrate(url: str) -> StorageInfo:
+    """Apply every migration not yet applied; return how readings are stored."""
+    with connect(url, autocommit=False) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
+        try:
+            conn.execute(
+                """CREATE TABLE IF NOT EXISTS schema_migrations (
+                       version integer PRIMARY KEY, name text NOT NULL,
+                       applied_at timestamptz NOT NULL DEFAULT now())"""
+            )
+            conn.commit()
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            for version, name, step in MIGRATIONS:
+                if version in done:
+                    continue
+                log.info("applying migration %03d %s", version, name)
+                step(conn)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name)
+                )
+                conn.commit()
+            info = storage_info(conn)
+            conn.commit()
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+            conn.commit()
+    return info
+
+
+def storage_info(conn: psycopg.Connection) -> StorageInfo:
+    """Whether the timescaledb extension is installed in this database."""
+    row = conn.execute(
+        "SELECT extversion FROM pg_extension WHERE extname = 'timescaledb'"
+    ).fetchone()
+    return StorageInfo(timescale=row is not None, timescale_version=row[0] if row else None)
+
+
+def partition_name(day: date) -> str:
+    """Name of the daily partition that holds ``day`` (UTC)."""
+    return f"readings_p{day:%Y%m%d}"
+
+
+class Partitions:
+    """Daily range partitions of ``readings`` on plain PostgreSQL, created ahead and on demand."""
+
+    def __init__(self) -> None:
+        self.known: set[int] = set()  # day numbers since the epoch
+
+    def load(self, conn: psycopg.Connection) -> None:
+        """Learn which partitions exist."""
+        rows = conn.execute(
+            """SELECT c.relname FROM pg_inherits i
+               JOIN pg_class c ON c.oid = i.inhrelid
+               JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'readings'"""
+        ).fetchall()
+        for (name,) in rows:
+            if name.startswith("readings_p") and name[10:].isdigit():
+                d = datetime.strptime(name[10:], "%Y%m%d").date()
+                self.known.add((d - date(1970, 1, 1)).days)
+
+    def ensure_days(self, conn: psycopg.Connection, days: list[int]) -> None:
+        """Create the partitions of these day numbers if missing (idempotent, race-safe)."""
+        for day in days:
+            if day in self.known:
+                continue
+            start = date(1970, 1, 1) + timedelta(days=day)
+            end = start + timedelta(days=1)
+            with conn.transaction():
+                conn.execute(
+                    f"CREATE TABLE IF NOT EXISTS {partition_name(start)} PARTITION OF readings "
+                    f"FOR VALUES FROM ('{start.isoformat()} 00:00:00+00') "
+                    f"TO ('{end.isoformat()} 00:00:00+00')"
+                )
+            self.known.add(day)
+
+    def ensure_ahead(self, conn: psycopg.Connection, now: datetime, ahead_days: int) -> None:
+        """Create today's partition and ``ahead_days`` more."""
+        today = (now.astimezone(UTC).date() - date(1970, 1, 1)).days
+        self.ensure_days(conn, list(range(today, today + ahead_days + 1)))
+
+    def drop_older_than(self, conn: psycopg.Connection, now: datetime, keep_days: int) -> list[str]:
+        """Drop whole partitions older than the retention period; return their names."""
+        self.load(conn)
+        cutoff = (now.astimezone(UTC).date() - date(1970, 1, 1)).days - keep_days
+        dropped = []
+        for day in sorted(d for d in self.known if d < cutoff):
+            name = partition_name(date(1970, 1, 1) + timedelta(days=day))
+            with conn.transaction():
+                conn.execute(f"DROP TABLE IF EXISTS {name}")
+            self.known.discard(day)
+            dropped.append(name)
+        return dropped
+
+
+def apply_retention(conn: psycopg.Connection, info: StorageInfo, keep_days: int) -> None:
+    """Install (TimescaleDB) or apply (plain) the raw-data retention policy."""
+    if info.timescale:
+        conn.execute(
+            "SELECT add_retention_policy('readings', %s::interval, if_not_exists => true)",
+            (f"{keep_days} days",),
+        )
+    else:
+        Partitions().drop_older_than(conn, datetime.now(UTC), keep_days)

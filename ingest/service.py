@@ -1,0 +1,316 @@
+"""The ingest worker: decode → judge → write + alarm changes in one transaction → ack.
+
+One worker thread owns the database connection, the registry snapshot and the alarm engine.
+For each batch it decodes messages into columns, asks the engine for transitions (without
+changing its state), writes readings, rejections and alarm changes in one transaction, and only
+after the commit applies the engine's new state and acknowledges the messages. A failed write
+is retried with backoff, nothing is acknowledged meanwhile, and the broker holds what comes next.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import psycopg
+
+from alerting import lifecycle
+from alerting import repository as alarms_repo
+from alerting.engine import CONDITION_NAMES, Engine, Transitions
+from alerting.seeding import engine_config, seed_engine
+from devices.registry import Registry, load_registry
+from devices.repository import points_version
+from hazmon.db import connect
+from hazmon.errors import DatabaseUnavailable
+from hazmon.settings import Settings
+from ingest import repository as ingest_repo
+from ingest.decode import decode_readings, decode_status, parse_topic
+from ingest.metrics import IngestMetrics
+from ingest.mqtt import Inbound, Subscriber
+from ingest.writer import ReadingColumns, ReadingWriter
+
+log = logging.getLogger(__name__)
+
+MIN_TS_MS = 946_684_800_000  # 2000-01-01: anything older is a gateway clock fault
+
+
+@dataclass
+class Batch:
+    """Everything one transaction writes."""
+
+    items: list[Inbound]
+    readings: ReadingColumns
+    rejections: list[tuple[Any, ...]] = field(default_factory=list)
+    statuses: list[tuple[int, str, str, datetime]] = field(default_factory=list)
+
+
+def _empty_columns() -> ReadingColumns:
+    return ReadingColumns(np.empty(0, np.int32), np.empty(0, np.int64),
+                          np.empty(0, np.float64), np.empty(0, np.int16))
+
+
+class IngestWorker:
+    """Owns the engine and the write path; run() is the worker thread's body."""
+
+    def __init__(self, settings: Settings, db_url: str, subscriber: Subscriber,
+                 metrics: IngestMetrics, timescale: bool) -> None:
+        self.settings = settings
+        self.db_url = db_url
+        self.subscriber = subscriber
+        self.metrics = metrics
+        self.writer = ReadingWriter(timescale)
+        self.stop_event = threading.Event()
+        self.registry: Registry | None = None
+        self.engine: Engine | None = None
+        self._pending: Registry | None = None
+        self._lock = threading.Lock()
+        self._conn: psycopg.Connection | None = None
+        self._last_poll = 0.0
+        self._last_stale = 0.0
+        self._retry_items: list[Inbound] = []
+        self.ready = threading.Event()
+
+    # -- registry -------------------------------------------------------------------------
+    def reload_registry(self) -> None:
+        """Load the points now (any thread); the worker switches before its next batch."""
+        with connect(self.db_url) as conn:
+            registry = load_registry(conn)
+        with self._lock:
+            self._pending = registry
+
+    def _switch_registry(self, now_ms: int) -> None:
+        with self._lock:
+            new, self._pending = self._pending, None
+        if new is None or (self.registry is not None and new.version == self.registry.version
+                           and len(new) == len(self.registry)):
+            return
+        old = self.registry
+        if old is None or self.engine is None:
+            self.engine = Engine(engine_config(new), now_ms=now_ms)
+        else:
+            pos = np.searchsorted(old.point_ids, new.point_ids)
+            pos = np.minimum(pos, max(len(old) - 1, 0))
+            same = (old.point_ids[pos] == new.point_ids) if len(old) else np.zeros(len(new), bool)
+            keep = np.where(same, pos, -1).astype(np.int64)
+            self.engine.reconfigure(engine_config(new), keep=keep, now_ms=now_ms)
+        self.registry = new
+
+    def _poll_version(self, conn: psycopg.Connection) -> None:
+        """Other processes (the API of another host, another shard) may change points."""
+        version = points_version(conn)
+        conn.commit()
+        if self.registry is None or version != self.registry.version:
+            registry = load_registry(conn)
+            conn.commit()
+            with self._lock:
+                if self._pending is None or self._pending.version < registry.version:
+                    self._pending = registry
+
+    # -- the loop ---------------------------------------------------------------------------
+    def run(self) -> None:
+        """Worker thread body: returns when stop_event is set."""
+        backoff = 0.5
+        while not self.stop_event.is_set():
+            try:
+                conn = self._connection()
+                if self.engine is None:
+                    self._start_engine(conn)
+                self.ready.set()
+                self._step(conn)
+                backoff = 0.5
+            except (psycopg.Error, DatabaseUnavailable) as exc:
+                self.metrics.db_errors.inc()
+                log.warning("database write failed (%s); retrying in %.1fs", str(exc).strip(), backoff)
+                self._drop_connection()
+                self.stop_event.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
+        self._drop_connection()
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.db_url)
+            self.writer.reset()
+            self.writer.prepare(self._conn)
+        return self._conn
+
+    def _drop_connection(self) -> None:
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+        self._conn = None
+        self.writer.reset()
+
+    def _start_engine(self, conn: psycopg.Connection) -> None:
+        now_ms = time.time_ns() // 1_000_000
+        registry = load_registry(conn)
+        self.engine = Engine(engine_config(registry), now_ms=now_ms)
+        self.registry = registry
+        seed_engine(self.engine, registry, conn)
+        conn.commit()
+
+    def _step(self, conn: psycopg.Connection) -> None:
+        self._periodic(conn)
+        items = self._retry_items or self.subscriber.take(
+            self.settings.ingest_batch_max_messages, wait_s=0.2,
+            linger_s=self.settings.ingest_flush_ms / 1000)
+        self.metrics.queue_depth.set(len(self.subscriber.queue))
+        if not items:
+            return
+        self._retry_items = items  # kept until committed: a failure retries the same messages
+        now_ms = time.time_ns() // 1_000_000
+        self._switch_registry(now_ms)
+        batch = self._decode(items, now_ms)
+        self._commit(conn, batch, now_ms)
+        self._retry_items = []
+        self.subscriber.ack(items)
+
+    def _periodic(self, conn: psycopg.Connection) -> None:
+        now = time.monotonic()
+        if now - self._last_poll >= 1.0:
+            self._last_poll = now
+            self._poll_version(conn)
+        if now - self._last_stale >= 1.0 and self.engine is not None and self.registry is not None:
+            self._last_stale = now
+            self._switch_registry(time.time_ns() // 1_000_000)
+            stale = self.engine.check_stale(time.time_ns() // 1_000_000)
+            if len(stale):
+                # check_stale commits its own state: record its transitions right away.
+                self._record(conn, stale)
+                conn.commit()
+
+    def _decode(self, items: list[Inbound], now_ms: int) -> Batch:
+        assert self.registry is not None
+        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        batch = Batch(items=items, readings=_empty_columns())
+        max_ts = now_ms + self.settings.future_tolerance_s * 1000
+        for item in items:
+            topic = parse_topic(item.topic)
+            if topic is None:
+                self._reject(batch, None, None, item.topic, None, "bad_topic",
+                             "topic is not hazmon/v1/{enterprise}/{gateway}/readings|status", "")
+                continue
+            self.metrics.messages.labels(topic.kind).inc()
+            if topic.kind == "status":
+                self._decode_status(batch, item, topic.enterprise, topic.gateway)
+                continue
+            decoded = decode_readings(
+                item.payload, enterprise=topic.enterprise,
+                lookup=self.registry.tags.get(topic.enterprise), received_ms=item.received_ms,
+                min_ts_ms=MIN_TS_MS, max_ts_ms=max_ts,
+                max_payload=self.settings.max_payload_bytes,
+                max_readings=self.settings.max_readings_per_message)
+            for r in decoded.rejections:
+                self._reject(batch, topic.enterprise, topic.gateway, item.topic, r.tag, r.code,
+                             r.reason, r.excerpt)
+            if len(decoded):
+                parts.append((decoded.point, decoded.ts_ms, decoded.value, decoded.bad))
+        if parts:
+            batch.readings = ReadingColumns(
+                np.concatenate([p[0] for p in parts]).astype(np.int32),
+                np.concatenate([p[1] for p in parts]).astype(np.int64),
+                np.concatenate([p[2] for p in parts]).astype(np.float64),
+                np.concatenate([p[3] for p in parts]).astype(np.int16))
+        return batch
+
+    def _decode_status(self, batch: Batch, item: Inbound, enterprise: str, gateway: str) -> None:
+        assert self.registry is not None
+        status = decode_status(item.payload)
+        ent_id = self.registry.enterprises.get(enterprise)
+        if status is None or ent_id is None:
+            code = "bad_status" if status is None else "unknown_enterprise"
+            reason = ("status payload must be 'online' or 'offline'" if status is None else
+                      f"enterprise {enterprise!r} is not registered; create it with POST /api/v1/enterprises")
+            self._reject(batch, enterprise, gateway, item.topic, None, code, reason,
+                         item.payload[:200].decode("utf-8", "replace"))
+            return
+        at = datetime.fromtimestamp(item.received_ms / 1000, UTC)
+        batch.statuses.append((ent_id, gateway, status, at))
+
+    def _reject(self, batch: Batch, enterprise: str | None, gateway: str | None, topic: str,
+                tag: str | None, code: str, reason: str, excerpt: str) -> None:
+        self.metrics.rejected.labels(code).inc()
+        batch.rejections.append((enterprise, gateway, topic, tag, code, reason, excerpt))
+
+    def _commit(self, conn: psycopg.Connection, batch: Batch, now_ms: int) -> None:
+        assert self.engine is not None and self.registry is not None
+        cols = batch.readings
+        t0 = time.perf_counter()
+        idx = self.registry.index_of(cols.point)
+        judgement = self.engine.judge(idx, cols.ts_ms, cols.value, cols.quality.astype(bool), now_ms)
+        self.metrics.engine_seconds.observe(time.perf_counter() - t0)
+        t1 = time.perf_counter()
+        stored = self.writer.write(conn, cols)
+        ingest_repo.insert_rejections(conn, batch.rejections)
+        for ent_id, gateway, status, at in batch.statuses:
+            ingest_repo.set_gateway_status(conn, ent_id, gateway, status, at)
+        self._record(conn, judgement.transitions)
+        conn.commit()
+        self.engine.apply(judgement)
+        self.metrics.write_seconds.observe(time.perf_counter() - t1)
+        self._count(cols, stored, judgement.skipped_old)
+
+    def _count(self, cols: ReadingColumns, stored: int, not_judged: int) -> None:
+        n = len(cols)
+        if n:
+            self.metrics.readings.inc(stored)
+            self.metrics.duplicates.inc(n - stored)
+            self.metrics.batch_size.observe(n)
+            lag = (time.time_ns() // 1_000_000 - int(cols.ts_ms.max())) / 1000
+            self.metrics.lag.observe(max(lag, 0.0))
+        if not_judged:
+            self.metrics.not_judged.inc(not_judged)
+
+    def _record(self, conn: psycopg.Connection, tr: Transitions) -> None:
+        """Write each engine transition into the alarm lifecycle (a few per batch)."""
+        assert self.registry is not None
+        reg = self.registry
+        for i in range(len(tr)):
+            idx = int(tr.point[i])
+            cond = CONDITION_NAMES[int(tr.cond[i])]
+            active = bool(tr.active[i])
+            priority = lifecycle.priority_for(cond, int(reg.hazard_levels[idx]))
+            value = float(tr.value[i])
+            limit = float(tr.limit[i])
+            alarms_repo.record_condition(
+                conn, enterprise_id=int(reg.enterprise_ids[idx]), point_id=int(reg.point_ids[idx]),
+                gateway=None, condition=cond, priority=priority, active=active,
+                value=None if np.isnan(value) else value, limit=None if np.isnan(limit) else limit,
+                at=datetime.fromtimestamp(int(tr.ts_ms[i]) / 1000, UTC))
+            self.metrics.alarm_changes.labels(cond, priority, "activate" if active else "return").inc()
+
+
+class IngestService:
+    """The subscriber plus the worker thread, started and stopped together."""
+
+    def __init__(self, settings: Settings, db_url: str, subscriber: Subscriber,
+                 metrics: IngestMetrics, timescale: bool) -> None:
+        self.subscriber = subscriber
+        self.worker = IngestWorker(settings, db_url, subscriber, metrics, timescale)
+        self.thread = threading.Thread(target=self.worker.run, name="hazmon-ingest", daemon=True)
+
+    def start(self) -> None:
+        """Start consuming: the worker first (it loads the registry), then the broker client."""
+        self.thread.start()
+        self.worker.ready.wait(30)
+        self.subscriber.start()
+
+    def stop(self) -> None:
+        """Stop the broker client, then let the worker finish its batch."""
+        self.subscriber.stop()
+        self.worker.stop_event.set()
+        self.thread.join(30)
+
+    @property
+    def connected(self) -> bool:
+        return self.subscriber.connected
+
+    def reload_registry(self) -> None:
+        """Pick up changed points before the next batch (called after a point table upload)."""
+        self.worker.reload_registry()

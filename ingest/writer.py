@@ -1,0 +1,129 @@
+"""Write columnar batches of readings with binary COPY, idempotently.
+
+A batch is COPied (binary, built straight from numpy) into a per-connection staging table, then
+moved with ``INSERT … ON CONFLICT DO NOTHING`` so a redelivered reading collapses into the one
+already stored. The newest reading per point is upserted into ``point_latest`` in the same
+transaction. The caller owns the transaction: readings, rejections and alarm changes of one
+batch commit together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import psycopg
+
+from hazmon.db import DAY_MS, Partitions
+
+PG_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z, the zero of PostgreSQL's binary timestamps
+COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
+COPY_TRAILER = b"\xff\xff"
+
+_ROW = np.dtype([
+    ("nfields", ">i2"),
+    ("len_point", ">i4"), ("point", ">i4"),
+    ("len_ts", ">i4"), ("ts", ">i8"),
+    ("len_value", ">i4"), ("value", ">f8"),
+    ("len_quality", ">i4"), ("quality", ">i2"),
+])
+
+
+@dataclass
+class ReadingColumns:
+    """Readings ready to store: point id, epoch ms, value, quality (0 good, 1 bad)."""
+
+    point: np.ndarray
+    ts_ms: np.ndarray
+    value: np.ndarray
+    quality: np.ndarray
+
+    def __len__(self) -> int:
+        return int(self.point.size)
+
+
+def copy_buffer(cols: ReadingColumns) -> bytes:
+    """The PostgreSQL binary COPY stream of these rows (four columns)."""
+    rows = np.empty(len(cols), dtype=_ROW)
+    rows["nfields"] = 4
+    rows["len_point"] = 4
+    rows["point"] = cols.point
+    rows["len_ts"] = 8
+    rows["ts"] = (cols.ts_ms.astype(np.int64) - PG_EPOCH_MS) * 1000
+    rows["len_value"] = 8
+    rows["value"] = cols.value
+    rows["len_quality"] = 2
+    rows["quality"] = cols.quality
+    return COPY_HEADER + rows.tobytes() + COPY_TRAILER
+
+
+def newest_per_point(cols: ReadingColumns) -> ReadingColumns:
+    """For each point in the batch, its reading with the greatest timestamp."""
+    if len(cols) == 0:
+        return cols
+    order = np.lexsort((cols.ts_ms, cols.point))
+    p = cols.point[order]
+    last = np.ones(p.size, dtype=bool)
+    last[:-1] = p[1:] != p[:-1]
+    pick = order[last]
+    return ReadingColumns(cols.point[pick], cols.ts_ms[pick], cols.value[pick], cols.quality[pick])
+
+
+class ReadingWriter:
+    """Stores batches through one connection (owned by the ingest worker)."""
+
+    def __init__(self, timescale: bool) -> None:
+        self.timescale = timescale
+        self.partitions = Partitions()
+        self._prepared: set[int] = set()  # ids of connections that have the staging tables
+
+    def prepare(self, conn: psycopg.Connection) -> None:
+        """Create the staging tables of this connection and learn the partitions."""
+        if id(conn) in self._prepared:
+            return
+        with conn.transaction():
+            for name in ("readings_stage", "latest_stage"):
+                conn.execute(
+                    f"""CREATE TEMP TABLE IF NOT EXISTS {name} (
+                           point_id integer, ts timestamptz, value double precision,
+                           quality smallint) ON COMMIT DELETE ROWS"""
+                )
+            if not self.timescale:
+                self.partitions.load(conn)
+        self._prepared = {id(conn)}
+
+    def reset(self) -> None:
+        """Forget per-connection state (after a failure or reconnect)."""
+        self._prepared.clear()
+        self.partitions.known.clear()
+
+    def write(self, conn: psycopg.Connection, cols: ReadingColumns) -> int:
+        """Store readings (inside the caller's transaction); return how many were new."""
+        if len(cols) == 0:
+            return 0
+        if not self.timescale:
+            self._ensure_partitions(conn, cols.ts_ms)
+        with conn.cursor() as cur:
+            with cur.copy("COPY readings_stage FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(copy_buffer(cols))
+            cur.execute("INSERT INTO readings SELECT * FROM readings_stage ON CONFLICT DO NOTHING")
+            stored = cur.rowcount
+            latest = newest_per_point(cols)
+            with cur.copy("COPY latest_stage FROM STDIN (FORMAT BINARY)") as copy:
+                copy.write(copy_buffer(latest))
+            cur.execute(
+                """INSERT INTO point_latest (point_id, ts, value, quality)
+                   SELECT point_id, ts, value, quality FROM latest_stage
+                   ON CONFLICT (point_id) DO UPDATE
+                   SET ts = EXCLUDED.ts, value = EXCLUDED.value, quality = EXCLUDED.quality,
+                       received_at = now()
+                   WHERE point_latest.ts < EXCLUDED.ts"""
+            )
+        return stored
+
+    def _ensure_partitions(self, conn: psycopg.Connection, ts_ms: np.ndarray) -> None:
+        lo, hi = int(ts_ms.min()) // DAY_MS, int(ts_ms.max()) // DAY_MS
+        if all(d in self.partitions.known for d in range(lo, hi + 1)):
+            return
+        days = np.unique(ts_ms // DAY_MS).tolist()
+        self.partitions.ensure_days(conn, [int(d) for d in days])
