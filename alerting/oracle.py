@@ -1,0 +1,101 @@
+"""A plain, per-reading reference implementation of the alarm rules (CONTRACT.md).
+
+Slow on purpose: one Python object per point, one reading at a time, every rule
+written out as the contract states it. ``alerting.engine`` must produce exactly
+the same transitions; the property tests check that on random streams.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from alerting.engine import LIMIT_FIELDS, Judgement, PointConfig, Transitions
+
+
+@dataclass
+class _Point:
+    """Everything remembered about one point."""
+
+    last_arrival: int | None
+    last_ts: int | None = None  # newest judged reading
+    last_good: tuple[int, float] | None = None  # (ts, value) of the newest good judged reading
+    raw: list[bool] = field(default_factory=lambda: [False] * 4)
+    run_start: list[int] = field(default_factory=lambda: [0] * 4)
+    active: list[bool] = field(default_factory=lambda: [False] * 7)
+
+
+class Oracle:
+    """Reference engine with the Engine interface (judge, apply, check_stale)."""
+
+    def __init__(self, config: PointConfig, now_ms: int | None = None) -> None:
+        self.config = config
+        self.points = [_Point(last_arrival=now_ms) for _ in range(len(config.hihi))]
+
+    def judge(
+        self,
+        point: np.ndarray,
+        ts_ms: np.ndarray,
+        value: np.ndarray,
+        bad: np.ndarray,
+        arrival_ms: int,
+    ) -> Judgement:
+        """Judge a batch reading by reading, in (point, ts, batch position) order."""
+        batch = sorted(
+            (int(p), int(t), i, float(v), bool(b))
+            for i, (p, t, v, b) in enumerate(zip(point, ts_ms, value, bad))
+        )
+        touched: dict[int, _Point] = {}
+        rows: list[tuple] = []  # type: ignore[type-arg]
+        judged = 0
+        for p, t, _i, v, b in batch:
+            st = touched.setdefault(p, copy.deepcopy(self.points[p]))
+            if st.last_ts is not None and t <= st.last_ts:
+                continue  # older than (or as old as) the newest judged reading: not judged
+            judged += 1
+            self._judge_reading(p, st, t, v, b, rows)
+            st.last_ts = t
+        for st in touched.values():
+            st.last_arrival = arrival_ms
+        trans = Transitions.build(*zip(*rows)) if rows else Transitions.empty()
+        return Judgement(trans, judged, len(batch) - judged, list(touched.items()))  # type: ignore[arg-type]
+
+    def apply(self, j: Judgement) -> None:
+        """Commit the point states a judgement computed."""
+        for p, st in j._patch:
+            self.points[p] = st  # type: ignore[call-overload]
+
+    def _judge_reading(self, p: int, st: _Point, t: int, v: float, b: bool, rows: list) -> None:  # type: ignore[type-arg]
+        """Apply every rule to one judged reading of point p."""
+        cfg = self.config
+        for c, name in enumerate(LIMIT_FIELDS):
+            limit = float(getattr(cfg, name)[p])
+            deadband = float(cfg.deadband[p])
+            raw = st.raw[c]
+            if math.isnan(limit):
+                raw = False
+            elif c < 2:  # HIHI, HI: high limits
+                if v >= limit:
+                    raw = True
+                elif v < limit - deadband:
+                    raw = False
+            else:  # LO, LOLO: low limits
+                if v <= limit:
+                    raw = True
+                elif v > limit + deadband:
+                    raw = False
+            if raw != st.raw[c]:
+                st.raw[c] = raw
+                st.run_start[c] = t
+            self._set(p, st, c, raw, t, v, limit, rows)
+
+    @staticmethod
+    def _set(p: int, st: _Point, c: int, active: bool, t: int, v: float, limit: float, rows: list) -> None:  # type: ignore[type-arg]
+        """Record a transition when condition c of point p changes to ``active``."""
+        if st.active[c] != active:
+            st.active[c] = active
+            rows.append((p, t, c, active, v, limit))
+

@@ -1,0 +1,219 @@
+"""Table tests of the vectorized alarm engine, every rule on both sides of its edge.
+
+Each case is also run through the reference oracle, so a table row checks both.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from alerting.engine import CONDITION_NAMES, Engine, Judgement, PointConfig
+from alerting.oracle import Oracle
+
+Reading = tuple  # (ts_ms, value) or (ts_ms, value, "bad"), optionally prefixed by a point
+
+
+def config(n: int = 1, **values: Any) -> PointConfig:
+    """A config of n points, every point given the same ``values``."""
+    cfg = PointConfig.empty(n)
+    for name, value in values.items():
+        getattr(cfg, name)[:] = value
+    return cfg
+
+
+def arrays(readings: list[Reading], point: int = 0) -> tuple[np.ndarray, ...]:
+    """Batch arrays from (ts, value[, "bad"]) tuples, all of one point."""
+    ts = np.array([r[0] for r in readings], np.int64)
+    value = np.array([r[1] for r in readings], np.float64)
+    bad = np.array([len(r) > 2 and r[2] == "bad" for r in readings], bool)
+    return np.full(len(readings), point, np.int32), ts, value, bad
+
+
+def feed(engine: Any, readings: list[Reading], arrival_ms: int = 0, point: int = 0) -> Judgement:
+    """Judge one batch and apply it."""
+    j = engine.judge(*arrays(readings, point), arrival_ms)
+    engine.apply(j)
+    return j
+
+
+def rows(j: Judgement) -> list[tuple[int, str, bool]]:
+    """(ts, condition, active) of a judgement's transitions."""
+    return [(ts, cond, active) for _p, ts, cond, active, _v, _l in j.transitions.rows()]
+
+
+def run(cfg: PointConfig, batches: list[list[Reading]]) -> list[tuple[int, str, bool]]:
+    """Transitions of batches fed in turn; the oracle must agree."""
+    engine, oracle = Engine(cfg), Oracle(cfg)
+    got, want = [], []
+    for batch in batches:
+        got += rows(feed(engine, batch))
+        want += rows(feed(oracle, batch))
+    assert got == want, "engine and oracle disagree"
+    return got
+
+
+T, F = True, False
+
+LIMIT_CASES = [
+    # HI: a value exactly at the limit activates
+    pytest.param({"hi": 80}, [(1, 80.0)], [(1, "HI", T)], id="hi-at-limit"),
+    # HI: just below the limit does not
+    pytest.param({"hi": 80}, [(1, 79.999)], [], id="hi-just-below"),
+    # HI: exactly at limit - deadband holds the alarm
+    pytest.param({"hi": 80, "deadband": 2}, [(1, 80), (2, 78.0)], [(1, "HI", T)], id="hi-db-holds"),
+    # HI: just below limit - deadband returns
+    pytest.param(
+        {"hi": 80, "deadband": 2}, [(1, 80), (2, 77.999)], [(1, "HI", T), (2, "HI", F)],
+        id="hi-db-returns",
+    ),
+    # HI: inside the deadband while clear does not activate
+    pytest.param({"hi": 80, "deadband": 2}, [(1, 79), (2, 78.5)], [], id="hi-db-no-set"),
+    # HI with deadband 0 returns as soon as the value is below the limit
+    pytest.param({"hi": 80}, [(1, 80), (2, 79.999)], [(1, "HI", T), (2, "HI", F)], id="hi-db0"),
+    # HIHI: at the limit activates, together with HI
+    pytest.param(
+        {"hi": 80, "hihi": 90}, [(1, 90.0)], [(1, "HIHI", T), (1, "HI", T)], id="hihi-and-hi"
+    ),
+    # HIHI: just below activates HI only
+    pytest.param({"hi": 80, "hihi": 90}, [(1, 89.999)], [(1, "HI", T)], id="hihi-just-below"),
+    # HIHI returns on its own deadband while HI stays
+    pytest.param(
+        {"hi": 80, "hihi": 90, "deadband": 1}, [(1, 95), (2, 89), (3, 88.9)],
+        [(1, "HIHI", T), (1, "HI", T), (3, "HIHI", F)], id="hihi-returns-hi-stays",
+    ),
+    # LO: exactly at the limit activates
+    pytest.param({"lo": 20}, [(1, 20.0)], [(1, "LO", T)], id="lo-at-limit"),
+    # LO: just above the limit does not
+    pytest.param({"lo": 20}, [(1, 20.001)], [], id="lo-just-above"),
+    # LO: exactly at limit + deadband holds
+    pytest.param({"lo": 20, "deadband": 2}, [(1, 20), (2, 22.0)], [(1, "LO", T)], id="lo-db-holds"),
+    # LO: just above limit + deadband returns
+    pytest.param(
+        {"lo": 20, "deadband": 2}, [(1, 20), (2, 22.001)], [(1, "LO", T), (2, "LO", F)],
+        id="lo-db-returns",
+    ),
+    # LOLO: at the limit activates together with LO
+    pytest.param(
+        {"lo": 20, "lolo": 10}, [(1, 10.0)], [(1, "LO", T), (1, "LOLO", T)], id="lolo-and-lo"
+    ),
+    # LOLO: just above activates LO only
+    pytest.param({"lo": 20, "lolo": 10}, [(1, 10.001)], [(1, "LO", T)], id="lolo-just-above"),
+    # LOLO: deadband hold exactly at limit + deadband, return just above
+    pytest.param(
+        {"lolo": 10, "deadband": 0.5}, [(1, 9), (2, 10.5), (3, 10.5001)],
+        [(1, "LOLO", T), (3, "LOLO", F)], id="lolo-db-edge",
+    ),
+    # no limit configured: nothing ever activates
+    pytest.param({}, [(1, -1e9), (2, 1e9)], [], id="unconfigured"),
+]
+
+
+@pytest.mark.parametrize(("cfg", "readings", "want"), LIMIT_CASES)
+def test_limits(cfg: dict, readings: list[Reading], want: list) -> None:
+    assert run(config(**cfg), [readings]) == want
+
+
+ORDER_CASES = [
+    # a batch in any order is judged in timestamp order
+    pytest.param(
+        [[(3, 70), (1, 85), (2, 79)]], [(1, "HI", T), (2, "HI", F)], id="out-of-order-batch"
+    ),
+    # duplicate (point, ts) in one batch: the first occurrence is the reading
+    pytest.param([[(1, 85), (1, 70)]], [(1, "HI", T)], id="duplicate-first-wins"),
+    # duplicate where the first occurrence is the clear value
+    pytest.param([[(1, 70), (1, 85)]], [], id="duplicate-first-wins-clear"),
+    # a later batch's readings at or before the newest judged ts are not judged
+    pytest.param([[(5, 85)], [(4, 70), (5, 70)]], [(5, "HI", T)], id="old-across-batches"),
+    # ... but newer readings of the same later batch are
+    pytest.param(
+        [[(5, 85)], [(4, 70), (6, 70)]], [(5, "HI", T), (6, "HI", F)], id="old-and-new-mixed"
+    ),
+]
+
+
+@pytest.mark.parametrize(("batches", "want"), ORDER_CASES)
+def test_ordering_and_old_readings(batches: list, want: list) -> None:
+    assert run(config(hi=80), batches) == want
+
+
+@pytest.mark.parametrize(
+    ("batches", "skipped"),
+    [
+        # a duplicate within the batch counts as skipped
+        pytest.param([[(1, 85), (1, 70), (2, 1)]], [1], id="dup"),
+        # readings older or as old as the newest judged one count as skipped
+        pytest.param([[(5, 85)], [(4, 70), (5, 70), (6, 1)]], [0, 2], id="old"),
+    ],
+)
+def test_skipped_counts(batches: list, skipped: list[int]) -> None:
+    for impl in (Engine, Oracle):
+        e = impl(config(hi=80))
+        js = [feed(e, b) for b in batches]
+        assert [j.skipped_old for j in js] == skipped
+        assert [j.judged for j in js] == [len(b) - s for b, s in zip(batches, skipped)]
+
+
+def test_several_points_in_one_batch() -> None:
+    # interleaved points, each judged on its own readings only
+    cfg = config(3, hi=80, deadband=1)
+    cfg.hi[2] = np.nan
+    point = np.array([1, 0, 1, 2, 0, 1], np.int32)
+    ts = np.array([1, 1, 2, 1, 2, 3], np.int64)
+    value = np.array([81, 79, 79.5, 99, 85, 78.9])
+    for impl in (Engine, Oracle):
+        j = impl(cfg).judge(point, ts, value, np.zeros(6, bool), 0)
+        got = [(p, t, c, a) for p, t, c, a, _v, _l in j.transitions.rows()]
+        assert got == [(0, 2, "HI", T), (1, 1, "HI", T), (1, 3, "HI", F)]
+
+
+SERIES = [(t, v) for t, v in enumerate([70, 80, 79, 78, 77.9, 81, 81, 60, 90, 90, 85, 79], 1)]
+
+
+@pytest.mark.parametrize("cut", range(len(SERIES) + 1))
+def test_batch_split_anywhere_is_one_batch(cut: int) -> None:
+    # judging in two batches cut at any point gives the transitions of one batch
+    cfg = dict(hi=80, hihi=90, lo=78, deadband=1.0)
+    assert run(config(**cfg), [SERIES[:cut], SERIES[cut:]]) == run(config(**cfg), [SERIES])
+
+
+def test_judge_does_not_mutate_until_apply() -> None:
+    e = Engine(config(hi=80))
+    batch = arrays([(1, 85)])
+    first = e.judge(*batch, 0)
+    again = e.judge(*batch, 0)
+    assert rows(first) == rows(again) == [(1, "HI", T)]
+    assert not e.active_mask().any()
+    e.apply(first)
+    assert e.active_mask()[0, CONDITION_NAMES.index("HI")]
+    assert rows(e.judge(*batch, 0)) == []  # now an old reading
+
+
+def test_apply_after_state_changed_is_refused() -> None:
+    e = Engine(config(hi=80))
+    j1 = e.judge(*arrays([(1, 85)]), 0)
+    j2 = e.judge(*arrays([(2, 85)]), 0)
+    e.apply(j1)
+    with pytest.raises(Exception, match="judge it again"):
+        e.apply(j2)
+
+
+@pytest.mark.parametrize(
+    "batch",
+    [
+        # a point index past the end
+        (np.array([1]), np.array([1]), np.array([1.0]), np.array([False])),
+        # arrays of different lengths
+        (np.array([0, 0]), np.array([1]), np.array([1.0]), np.array([False])),
+    ],
+)
+def test_malformed_batch_is_a_value_error(batch: tuple) -> None:
+    with pytest.raises(ValueError):
+        Engine(config()).judge(*batch, 0)
+
+
+def test_empty_batch() -> None:
+    j = Engine(config(hi=1)).judge(*arrays([]), 0)
+    assert (len(j.transitions), j.judged, j.skipped_old) == (0, 0, 0)
