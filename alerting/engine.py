@@ -368,11 +368,43 @@ class Engine:
         vals[st[seedless]] = raw0[sel][seedless]
         mark[st] = True
         raw = _fill(mark, vals)
-        alarm = raw
+        pts = g.pts[sel]
+        t = g.t if idx is None else g.t[idx]
+        rs = self._run_starts(c, t, raw, st, pts, raw0[sel])
+        alarm = _delayed(raw, t - rs, st, self._delays(pts, lens_s), al0[sel])
         ch = np.flatnonzero(alarm != _previous(alarm, st, al0[sel]))
         gi = ch if idx is None else idx[ch]
         out.add(g, gi, c, alarm[ch], self._cfg.limit(c)[g.p[gi]])
         ends = st + lens_s - 1
-        pts = g.pts[sel]
         patch.append(("raw", c, pts, raw[ends]))
+        patch.append(("run_start", c, pts, rs[ends]))
         patch.append(("active", c, pts, alarm[ends]))
+
+    def _run_starts(self, c, t, raw, st, pts, raw0):  # type: ignore[no-untyped-def]
+        """ts of the first reading of the current run of equal raw states (carried across batches)."""
+        mark = raw != _previous(raw, st, raw0)
+        vals = t.copy()
+        seedless = ~mark[st]
+        vals[st[seedless]] = self._s["run_start"][c][pts[seedless]]
+        mark[st] = True
+        return _fill(mark, vals)
+
+    def _delays(self, pts: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        """(on_delay, off_delay) per reading, or None when every delay is 0."""
+        on, off = self._cfg.on_delay_ms[pts], self._cfg.off_delay_ms[pts]
+        if not (on.any() or off.any()):
+            return None
+        return np.repeat(on, lens), np.repeat(off, lens)
+
+
+def _delayed(raw, elapsed, st, delays, al0):  # type: ignore[no-untyped-def]
+    """Alarm state after on/off delays: set once raw held for on_delay, reset once clear for off_delay."""
+    if delays is None:
+        return raw
+    on, off = delays
+    aset = raw & (elapsed >= on)
+    mark = aset | (~raw & (elapsed >= off))
+    seedless = ~mark[st]
+    aset[st[seedless]] = al0[seedless]
+    mark[st] = True
+    return _fill(mark, aset)

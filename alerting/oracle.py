@@ -89,8 +89,12 @@ class Oracle:
                     raw = False
             if raw != st.raw[c]:
                 st.raw[c] = raw
-                st.run_start[c] = t
-            self._set(p, st, c, raw, t, v, limit, rows)
+                st.run_start[c] = t  # a new run of raw states starts at this reading
+            held = t - st.run_start[c]
+            if raw and held >= int(cfg.on_delay_ms[p]):
+                self._set(p, st, c, True, t, v, limit, rows)
+            elif not raw and held >= int(cfg.off_delay_ms[p]):
+                self._set(p, st, c, False, t, v, limit, rows)
 
     @staticmethod
     def _set(p: int, st: _Point, c: int, active: bool, t: int, v: float, limit: float, rows: list) -> None:  # type: ignore[type-arg]

@@ -217,3 +217,65 @@ def test_malformed_batch_is_a_value_error(batch: tuple) -> None:
 def test_empty_batch() -> None:
     j = Engine(config(hi=1)).judge(*arrays([]), 0)
     assert (len(j.transitions), j.judged, j.skipped_old) == (0, 0, 0)
+
+
+DELAY_CASES = [
+    # on_delay: raw held exactly the delay activates
+    pytest.param({"on_delay_ms": 1000}, [[(0, 85), (1000, 85)]], [(1000, "HI", T)], id="on-exact"),
+    # on_delay: held delay - 1 ms is not yet
+    pytest.param({"on_delay_ms": 1000}, [[(0, 85), (999, 85)]], [], id="on-1ms-short"),
+    # on_delay: activation happens at a reading, the first one past the delay
+    pytest.param({"on_delay_ms": 1000}, [[(0, 85), (5000, 85)]], [(5000, "HI", T)], id="on-late"),
+    # on_delay: a dip below the return level restarts the run
+    pytest.param(
+        {"on_delay_ms": 1000}, [[(0, 85), (500, 79), (1000, 85), (1999, 85), (2000, 85)]],
+        [(2000, "HI", T)], id="on-dip-restarts",
+    ),
+    # on_delay: a dip into the deadband does not restart the run
+    pytest.param(
+        {"on_delay_ms": 1000, "deadband": 2}, [[(0, 85), (500, 79), (1000, 85)]],
+        [(1000, "HI", T)], id="on-deadband-dip-holds",
+    ),
+    # on_delay: a run that ends before the delay never activates
+    pytest.param({"on_delay_ms": 1000}, [[(0, 85), (500, 70), (2000, 70)]], [], id="on-too-short"),
+    # on_delay: the run start is carried to the next batch
+    pytest.param(
+        {"on_delay_ms": 1000}, [[(0, 85)], [(999, 85)], [(1000, 85)]], [(1000, "HI", T)],
+        id="on-across-batches",
+    ),
+    # off_delay: clear held exactly the delay returns
+    pytest.param(
+        {"off_delay_ms": 1000}, [[(0, 85), (10, 70), (1010, 70)]],
+        [(0, "HI", T), (1010, "HI", F)], id="off-exact",
+    ),
+    # off_delay: clear held delay - 1 ms has not returned yet
+    pytest.param(
+        {"off_delay_ms": 1000}, [[(0, 85), (10, 70), (1009, 70)]], [(0, "HI", T)], id="off-1ms-short"
+    ),
+    # off_delay: the condition coming back during the off delay restarts it
+    pytest.param(
+        {"off_delay_ms": 1000}, [[(0, 85), (10, 70), (500, 85), (600, 70), (1599, 70), (1600, 70)]],
+        [(0, "HI", T), (1600, "HI", F)], id="off-restarts",
+    ),
+    # off_delay: carried across batches
+    pytest.param(
+        {"off_delay_ms": 1000}, [[(0, 85), (10, 70)], [(1009, 70)], [(1010, 70)]],
+        [(0, "HI", T), (1010, "HI", F)], id="off-across-batches",
+    ),
+    # both delays: a short excursion does nothing, a long one activates and returns late
+    pytest.param(
+        {"on_delay_ms": 100, "off_delay_ms": 200},
+        [[(0, 85), (50, 70), (100, 85), (200, 85), (250, 70), (449, 70), (450, 70)]],
+        [(200, "HI", T), (450, "HI", F)], id="on-and-off",
+    ),
+    # delays apply to each limit on its own: HIHI waits while HI is already active
+    pytest.param(
+        {"hihi": 90, "on_delay_ms": 100}, [[(0, 85), (100, 95), (150, 95), (200, 95)]],
+        [(100, "HI", T), (200, "HIHI", T)], id="per-limit-runs",
+    ),
+]
+
+
+@pytest.mark.parametrize(("cfg", "batches", "want"), DELAY_CASES)
+def test_delays(cfg: dict, batches: list, want: list) -> None:
+    assert run(config(hi=80, **cfg), batches) == want
