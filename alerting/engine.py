@@ -288,7 +288,15 @@ class Engine:
         patch.append(("last_arrival", -1, arrived.pts, np.full(len(arrived.pts), arrival_ms)))
         if len(j):
             patch.append(("last_ts", -1, j.pts, j.t[j.ends]))
-            self._judge_limits(j, out, patch)
+            seg_lo, seg_hi = np.minimum.reduceat(j.v, j.starts), np.maximum.reduceat(j.v, j.starts)
+            bad = self._judge_bad(j, seg_lo, seg_hi, out, patch)
+            g = j
+            if bad is not None:  # limits and ROC are judged on good readings only
+                g = j.take(~bad)
+                seg_lo, seg_hi = np.minimum.reduceat(g.v, g.starts), np.maximum.reduceat(g.v, g.starts)
+            if len(g):
+                self._judge_roc(g, out, patch)
+                self._judge_limits(g, seg_lo, seg_hi, out, patch)
         return Judgement(out.transitions(), len(j), len(arrived) - len(j), patch, self._generation)
 
     def apply(self, j: Judgement) -> None:
@@ -329,10 +337,50 @@ class Engine:
             skip |= b.t <= b.per_reading(last)
         return skip if skip.any() else None
 
-    def _judge_limits(self, g: _Batch, out: _Out, patch: list) -> None:  # type: ignore[type-arg]
+    def _judge_bad(self, j, seg_lo, seg_hi, out, patch):  # type: ignore[no-untyped-def]
+        """BAD per judged reading (quality bad, not finite, outside the range); the bad mask or None."""
+        rlo, rhi = self._cfg.range_low[j.pts], self._cfg.range_high[j.pts]
+        bad = j.q.copy()
+        if not np.isfinite(seg_lo).all() or not np.isfinite(seg_hi).all():
+            bad |= ~np.isfinite(j.v)
+            bad |= (j.v < j.per_reading(rlo)) | (j.v > j.per_reading(rhi))
+        else:  # only segments whose extremes leave the range hold out-of-range readings
+            sel = np.flatnonzero((seg_lo < rlo) | (seg_hi > rhi))
+            if len(sel):
+                lens = j.lens[sel]
+                idx = _expand(j.starts[sel], lens)
+                v = j.v[idx]
+                bad[idx] |= (v < np.repeat(rlo[sel], lens)) | (v > np.repeat(rhi[sel], lens))
+        any_bad = bool(bad.any())
+        seed = self._s["active"][BAD][j.pts]
+        if any_bad or seed.any():
+            ch = np.flatnonzero(bad != _previous(bad, j.starts, seed))
+            out.add(j, ch, BAD, bad[ch], np.full(len(ch), np.nan))
+            patch.append(("active", BAD, j.pts, bad[j.ends]))
+        return bad if any_bad else None
+
+    def _judge_roc(self, g: _Batch, out: _Out, patch: list) -> None:  # type: ignore[type-arg]
+        """ROC between consecutive good readings; the first ever good reading is not judged."""
+        ends = g.ends
+        patch.append(("last_good_ts", -1, g.pts, g.t[ends]))
+        patch.append(("last_good_value", -1, g.pts, g.v[ends]))
+        thr = self._cfg.roc_per_min[g.pts]
+        seed = self._s["active"][ROC][g.pts]
+        if np.isnan(thr).all() and not seed.any():
+            return
+        prev_t = _previous(g.t, g.starts, self._s["last_good_ts"][g.pts])
+        first = g.starts[prev_t[g.starts] == NO_TIME]  # no earlier good reading ever
+        prev_t[first] = g.t[first] - 1000  # any Δt > 0; overwritten with the seed below
+        prev_v = _previous(g.v, g.starts, self._s["last_good_value"][g.pts])
+        rate = np.abs((g.v - prev_v) / ((g.t - prev_t) / 1000.0)) * 60.0
+        roc = rate >= g.per_reading(thr)
+        roc[first] = seed[np.searchsorted(g.starts, first)]
+        ch = np.flatnonzero(roc != _previous(roc, g.starts, seed))
+        out.add(g, ch, ROC, roc[ch], self._cfg.roc_per_min[g.p[ch]])
+        patch.append(("active", ROC, g.pts, roc[ends]))
+
+    def _judge_limits(self, g, seg_lo, seg_hi, out, patch):  # type: ignore[no-untyped-def]
         """HIHI/HI/LO/LOLO on the good readings ``g``; only segments that can change are worked."""
-        seg_lo = np.minimum.reduceat(g.v, g.starts)
-        seg_hi = np.maximum.reduceat(g.v, g.starts)
         lens = g.lens
         for c in LIMIT_CONDITIONS:
             self._judge_limit(g, c, lens, seg_lo, seg_hi, out, patch)

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from alerting.engine import LIMIT_FIELDS, Judgement, PointConfig, Transitions
+from alerting.engine import BAD, LIMIT_FIELDS, ROC, Judgement, PointConfig, Transitions
 
 
 @dataclass
@@ -71,6 +71,17 @@ class Oracle:
     def _judge_reading(self, p: int, st: _Point, t: int, v: float, b: bool, rows: list) -> None:  # type: ignore[type-arg]
         """Apply every rule to one judged reading of point p."""
         cfg = self.config
+        low, high = float(cfg.range_low[p]), float(cfg.range_high[p])
+        is_bad = b or not math.isfinite(v) or v < low or v > high  # NaN range: no bound
+        self._set(p, st, BAD, is_bad, t, v, math.nan, rows)
+        if is_bad:
+            return  # no limit and no ROC is judged on a bad reading
+        if st.last_good is not None:
+            prev_t, prev_v = st.last_good
+            rate = abs((v - prev_v) / ((t - prev_t) / 1000.0)) * 60.0
+            roc_limit = float(cfg.roc_per_min[p])
+            self._set(p, st, ROC, rate >= roc_limit, t, v, roc_limit, rows)
+        st.last_good = (t, v)
         for c, name in enumerate(LIMIT_FIELDS):
             limit = float(getattr(cfg, name)[p])
             deadband = float(cfg.deadband[p])

@@ -279,3 +279,93 @@ DELAY_CASES = [
 @pytest.mark.parametrize(("cfg", "batches", "want"), DELAY_CASES)
 def test_delays(cfg: dict, batches: list, want: list) -> None:
     assert run(config(hi=80, **cfg), batches) == want
+
+
+ROC_CASES = [
+    # exactly at the threshold activates (1 unit in 1 s = 60/min)
+    pytest.param({}, [[(0, 50), (1000, 51)]], [(1000, "ROC", T)], id="roc-at-threshold"),
+    # just below the threshold does not
+    pytest.param({}, [[(0, 50), (1000, 50.999)]], [], id="roc-just-below"),
+    # falling values count the same (absolute rate)
+    pytest.param({}, [[(0, 50), (1000, 49)]], [(1000, "ROC", T)], id="roc-falling"),
+    # the rate uses the readings' own Δt: 0.5 in 0.5 s is 60/min
+    pytest.param({}, [[(0, 50), (500, 50.5)]], [(500, "ROC", T)], id="roc-short-dt"),
+    # clears at the first good reading whose rate is below the threshold
+    pytest.param(
+        {}, [[(0, 50), (1000, 51), (2000, 51.5)]], [(1000, "ROC", T), (2000, "ROC", F)],
+        id="roc-clears",
+    ),
+    # the first ever reading has nothing to compare with
+    pytest.param({}, [[(0, 1e6)]], [], id="roc-first-reading"),
+    # the previous reading is carried across batches
+    pytest.param({}, [[(0, 50)], [(1000, 51)]], [(1000, "ROC", T)], id="roc-across-batches"),
+    # no delays for ROC, even when the point has them
+    pytest.param(
+        {"on_delay_ms": 10_000, "off_delay_ms": 10_000}, [[(0, 50), (1000, 51), (2000, 51)]],
+        [(1000, "ROC", T), (2000, "ROC", F)], id="roc-no-delay",
+    ),
+    # a bad reading is skipped: the rate is taken between the good readings around it
+    pytest.param(
+        {}, [[(0, 50), (500, 99, "bad"), (1000, 50.5)]], [(500, "BAD", T), (1000, "BAD", F)],
+        id="roc-skips-bad",
+    ),
+]
+
+
+@pytest.mark.parametrize(("cfg", "batches", "want"), ROC_CASES)
+def test_roc(cfg: dict, batches: list, want: list) -> None:
+    assert run(config(roc_per_min=60.0, **cfg), batches) == want
+
+
+BAD_CASES = [
+    # quality bad makes BAD active
+    pytest.param({}, [[(0, 50, "bad")]], [(0, "BAD", T)], id="quality-bad"),
+    # the next good in-range reading clears it
+    pytest.param({}, [[(0, 50, "bad"), (1, 50)]], [(0, "BAD", T), (1, "BAD", F)], id="bad-clears"),
+    # a value exactly at range_high is good (and judged: HI)
+    pytest.param({}, [[(0, 100.0)]], [(0, "HI", T)], id="at-range-high-good"),
+    # just above range_high is BAD, and HI is not judged on it
+    pytest.param({}, [[(0, 100.001)]], [(0, "BAD", T)], id="above-range-high"),
+    # a value exactly at range_low is good
+    pytest.param({}, [[(0, 0.0)]], [], id="at-range-low-good"),
+    # just below range_low is BAD
+    pytest.param({}, [[(0, -0.001)]], [(0, "BAD", T)], id="below-range-low"),
+    # a non-finite value is BAD
+    pytest.param({}, [[(0, float("inf")), (1, float("nan"))]], [(0, "BAD", T)], id="non-finite"),
+    # no instrument range configured: any finite value is in range
+    pytest.param(
+        {"range_low": np.nan, "range_high": np.nan}, [[(0, 1e12)]], [(0, "HI", T)], id="no-range"
+    ),
+    # a bad reading holds the limit alarms as they were (no return on a bad value)
+    pytest.param(
+        {}, [[(0, 85), (1, 50, "bad"), (2, 85)]],
+        [(0, "HI", T), (1, "BAD", T), (2, "BAD", F)], id="bad-holds-alarm",
+    ),
+    # a bad reading does not reset the raw state: the deadband still holds after it
+    pytest.param(
+        {"deadband": 2}, [[(0, 85), (1, 50, "bad"), (2, 79)]],
+        [(0, "HI", T), (1, "BAD", T), (2, "BAD", F)], id="bad-holds-raw",
+    ),
+    # a bad reading does not activate a pending on-delay; the next good one does
+    pytest.param(
+        {"on_delay_ms": 1000}, [[(0, 85), (1000, 85, "bad"), (1001, 85)]],
+        [(1000, "BAD", T), (1001, "HI", T), (1001, "BAD", F)], id="bad-no-delay-activation",
+    ),
+    # a bad reading counts as judged: older readings after it are skipped
+    pytest.param({}, [[(5, 50, "bad")], [(4, 85)]], [(5, "BAD", T)], id="bad-advances-ts"),
+]
+
+
+@pytest.mark.parametrize(("cfg", "batches", "want"), BAD_CASES)
+def test_bad(cfg: dict, batches: list, want: list) -> None:
+    assert run(config(**{"hi": 80, "range_low": 0, "range_high": 100, **cfg}), batches) == want
+
+
+def test_transition_values_and_limits() -> None:
+    # value = the reading's value; limit = the limit (roc_per_min for ROC, NaN for BAD)
+    cfg = config(hi=80, roc_per_min=60, range_high=100)
+    for impl in (Engine, Oracle):
+        j = feed(impl(cfg), [(0, 50), (1000, 85), (2000, 120)])
+        got = [(c, v, lim) for _p, _t, c, _a, v, lim in j.transitions.rows()]
+        assert got[:2] == [("HI", 85.0, 80.0), ("ROC", 85.0, 60.0)]
+        assert got[2][:2] == ("BAD", 120.0) and np.isnan(got[2][2])
