@@ -283,7 +283,7 @@ def test_unknown_substance_without_critical_t() -> None:
         (chem("chlorine", math.nan), "quantity_t"),  # NaN quantity
         (chem("chlorine", math.inf), "quantity_t"),  # infinite quantity
         (chem("chlorine", True), "quantity_t"),  # a bool is not a number
-        (chem("chlorine", "5"), "quantity_t"),  # a string is not a number
+        ({"name": "chlorine", "quantity_t": "5"}, "quantity_t"),  # a string is not a number
         (chem("chlorine", 1, critical_t=0), "critical_t"),  # Q must be > 0
         (chem("chlorine", 1, critical_t=-1), "critical_t"),
         (chem("chlorine", 1, beta=0), "beta"),  # β must be > 0
