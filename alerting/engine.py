@@ -229,11 +229,12 @@ class _Out:
     def __init__(self) -> None:
         self.parts: list[tuple[np.ndarray, ...]] = []
 
-    def add(self, b: _Batch, idx: np.ndarray, cond: int, active: np.ndarray, limit: np.ndarray) -> None:
-        """Transitions of ``cond`` at readings ``idx`` of batch ``b``."""
+    def add(self, b, idx, cond, active, limit, ts=None):  # type: ignore[no-untyped-def]
+        """Transitions of ``cond`` at readings ``idx`` of batch ``b`` (at their ts unless given)."""
         if len(idx):
+            ts = b.t[idx] if ts is None else np.full(len(idx), ts, np.int64)
             cond_arr = np.full(len(idx), cond, np.int8)
-            self.parts.append((b.p[idx], b.t[idx], cond_arr, active, b.v[idx], limit))
+            self.parts.append((b.p[idx], ts, cond_arr, active, b.v[idx], limit))
 
     def transitions(self) -> Transitions:
         """All collected transitions in (point, ts, cond) order."""
@@ -259,6 +260,7 @@ class Engine:
     """Judges batches of readings against per-point rules; state in dense arrays."""
 
     def __init__(self, config: PointConfig, now_ms: int | None = None) -> None:
+        """Start with every point fresh; STALE counts from now_ms (else the first check_stale)."""
         self._cfg = config.checked()
         self._s = _fresh_state(len(self._cfg), now_ms)
         self._generation = 0
@@ -283,9 +285,10 @@ class Engine:
             return Judgement(Transitions.empty(), 0, 0, patch, self._generation)
         p, t, src = _sort_batch(point, ts_ms, self.n)
         arrived = _Batch.of(p, t, value[src], bad[src])
-        skip = self._skipped(arrived)
+        dup, skip = self._skipped(arrived)
         j = arrived if skip is None else arrived.take(~skip)
         patch.append(("last_arrival", -1, arrived.pts, np.full(len(arrived.pts), arrival_ms)))
+        self._clear_stale(arrived, dup, arrival_ms, out, patch)
         if len(j):
             patch.append(("last_ts", -1, j.pts, j.t[j.ends]))
             seg_lo, seg_hi = np.minimum.reduceat(j.v, j.starts), np.maximum.reduceat(j.v, j.starts)
@@ -308,6 +311,84 @@ class Engine:
             arr[idx] = values
         self._generation += 1
 
+    def check_stale(self, now_ms: int, suppressed: np.ndarray | None = None) -> Transitions:
+        """Raise STALE where no reading arrived for stale_ms; mutates the state itself (own commit).
+
+        A point never heard of counts from the ``now_ms`` given to __init__/reconfigure,
+        else from its first check_stale. While ``suppressed[point]`` (its gateway's COMM
+        alarm is active) STALE is not raised. STALE clears at the next arrival (judge),
+        or here when stale_ms was set to 0.
+        """
+        last, active = self._s["last_arrival"], self._s["active"][STALE]
+        last[last == NO_TIME] = now_ms
+        stale_ms = self._cfg.stale_ms
+        raise_ = ~active & (stale_ms > 0) & (now_ms - last >= stale_ms)
+        if suppressed is not None:
+            raise_ &= ~np.asarray(suppressed, bool)
+        changed = np.flatnonzero(raise_ | (active & (stale_ms == 0)))
+        if not len(changed):
+            return Transitions.empty()
+        active[changed] = ~active[changed]
+        self._generation += 1
+        k = len(changed)
+        nan = np.full(k, np.nan)
+        return Transitions.build(changed, np.full(k, now_ms), np.full(k, STALE), active[changed], nan, nan)
+
+    def reconfigure(
+        self, config: PointConfig, keep: np.ndarray | None = None, now_ms: int | None = None
+    ) -> None:
+        """Take a new config; keep[i] = old index whose state point i carries, -1 = fresh.
+
+        keep=None carries indices present in both. Fresh points count STALE from now_ms.
+        Kept state is judged against the new limits from the next reading on.
+        """
+        cfg = config.checked()
+        n_old, n_new = self.n, len(cfg)
+        if keep is None:
+            keep = np.arange(n_new)
+            keep[keep >= n_old] = -1
+        keep = np.asarray(keep, np.int64)
+        if keep.shape != (n_new,) or (keep < -1).any() or (keep >= n_old).any():
+            raise ValueError(f"keep must have shape ({n_new},) with values in -1..{n_old - 1}")
+        state = _fresh_state(n_new, now_ms)
+        new_idx = np.flatnonzero(keep >= 0)
+        for name, arr in self._s.items():
+            state[name][..., new_idx] = arr[..., keep[new_idx]]
+        self._cfg, self._s = cfg, state
+        self._generation += 1
+
+    def export_state(self) -> dict[str, np.ndarray]:
+        """Copies of every per-point state array (1-D, length n), to resume exactly after a restart."""
+        return {name: arr.copy() for name, arr in self._flat_state().items()}
+
+    def import_state(self, state: dict[str, np.ndarray]) -> None:
+        """Resume from export_state() output of an engine with the same points."""
+        mine = self._flat_state()
+        if set(state) != set(mine):
+            raise ValueError(f"state keys differ: {sorted(set(state) ^ set(mine))}")
+        for name, arr in mine.items():
+            new = np.asarray(state[name], arr.dtype)
+            if new.shape != arr.shape:
+                raise ValueError(f"state {name!r} must have shape {arr.shape}, got {new.shape}")
+            arr[...] = new
+        self._generation += 1
+
+    def state_nbytes(self) -> int:
+        """Bytes of per-point state plus config held by the engine."""
+        cfg = sum(getattr(self._cfg, f.name).nbytes for f in fields(self._cfg))
+        return cfg + sum(arr.nbytes for arr in self._s.values())
+
+    def _flat_state(self) -> dict[str, np.ndarray]:
+        """Views of the state as 1-D arrays, 2-D ones split into one array per condition."""
+        flat = {}
+        for name, arr in self._s.items():
+            if arr.ndim == 1:
+                flat[name] = arr
+            else:
+                for c, row in enumerate(arr):
+                    flat[f"{name}_{CONDITION_NAMES[c]}"] = row
+        return flat
+
     def active_mask(self) -> np.ndarray:
         """(n, 7) bool: which alarms are active now, columns in CONDITION_NAMES order."""
         return self._s["active"].T.copy()
@@ -327,15 +408,27 @@ class Engine:
             raise ValueError(f"point index out of range 0..{self.n - 1}")
         return arrs
 
-    def _skipped(self, b: _Batch) -> np.ndarray | None:
-        """Readings not judged: ts <= newest judged ts of the point, or a repeated (point, ts)."""
-        skip = np.zeros(len(b), bool)
-        np.equal(b.t[1:], b.t[:-1], out=skip[1:])
-        skip[b.starts] = False
+    def _skipped(self, b: _Batch) -> tuple[np.ndarray, np.ndarray | None]:
+        """(dup, skip): repeated (point, ts); not judged (dup, or ts <= newest judged ts) or None."""
+        dup = np.zeros(len(b), bool)
+        np.equal(b.t[1:], b.t[:-1], out=dup[1:])
+        dup[b.starts] = False
+        skip = dup
         last = self._s["last_ts"][b.pts]
-        if (b.t[b.starts] <= last).any():
-            skip |= b.t <= b.per_reading(last)
-        return skip if skip.any() else None
+        if (b.t[b.starts] <= last).any():  # ts ascend within a segment: old ones lead it
+            skip = dup | (b.t <= b.per_reading(last))
+        return dup, (skip if skip.any() else None)
+
+    def _clear_stale(self, b, dup, arrival_ms, out, patch):  # type: ignore[no-untyped-def]
+        """STALE clears at the arrival; value of the newest reading (first of equal ts)."""
+        sel = np.flatnonzero(self._s["active"][STALE][b.pts])
+        if not len(sel):
+            return
+        firsts = np.flatnonzero(~dup)
+        newest = firsts[np.searchsorted(firsts, b.ends[sel], side="right") - 1]
+        k = len(sel)
+        out.add(b, newest, STALE, np.zeros(k, bool), np.full(k, np.nan), ts=arrival_ms)
+        patch.append(("active", STALE, b.pts[sel], np.zeros(len(sel), bool)))
 
     def _judge_bad(self, j, seg_lo, seg_hi, out, patch):  # type: ignore[no-untyped-def]
         """BAD per judged reading (quality bad, not finite, outside the range); the bad mask or None."""

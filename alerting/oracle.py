@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from alerting.engine import BAD, LIMIT_FIELDS, ROC, Judgement, PointConfig, Transitions
+from alerting.engine import BAD, LIMIT_FIELDS, ROC, STALE, Judgement, PointConfig, Transitions
 
 
 @dataclass
@@ -58,10 +58,30 @@ class Oracle:
             judged += 1
             self._judge_reading(p, st, t, v, b, rows)
             st.last_ts = t
-        for st in touched.values():
+        for p, st in touched.items():
             st.last_arrival = arrival_ms
+            if st.active[STALE]:  # cleared by the arrival; value of the newest reading
+                mine = [r for r in batch if r[0] == p]  # in (ts, batch position) order
+                newest_ts = max(r[1] for r in mine)
+                value = next(r[3] for r in mine if r[1] == newest_ts)
+                self._set(p, st, STALE, False, arrival_ms, value, math.nan, rows)
         trans = Transitions.build(*zip(*rows)) if rows else Transitions.empty()
         return Judgement(trans, judged, len(batch) - judged, list(touched.items()))  # type: ignore[arg-type]
+
+    def check_stale(self, now_ms: int, suppressed: np.ndarray | None = None) -> Transitions:
+        """Raise STALE for silent points (clear it where stale_ms became 0); mutates state."""
+        rows: list[tuple] = []  # type: ignore[type-arg]
+        for p, st in enumerate(self.points):
+            if st.last_arrival is None:
+                st.last_arrival = now_ms  # never heard of: counts from the first check
+            stale_ms = int(self.config.stale_ms[p])
+            if stale_ms == 0:
+                self._set(p, st, STALE, False, now_ms, math.nan, math.nan, rows)
+            elif now_ms - st.last_arrival >= stale_ms and not (
+                suppressed is not None and suppressed[p]
+            ):
+                self._set(p, st, STALE, True, now_ms, math.nan, math.nan, rows)
+        return Transitions.build(*zip(*rows)) if rows else Transitions.empty()
 
     def apply(self, j: Judgement) -> None:
         """Commit the point states a judgement computed."""

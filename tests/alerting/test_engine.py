@@ -369,3 +369,149 @@ def test_transition_values_and_limits() -> None:
         got = [(c, v, lim) for _p, _t, c, _a, v, lim in j.transitions.rows()]
         assert got[:2] == [("HI", 85.0, 80.0), ("ROC", 85.0, 60.0)]
         assert got[2][:2] == ("BAD", 120.0) and np.isnan(got[2][2])
+
+
+STALE_CASES = [
+    # never heard of: counts from configuration (now_ms=0); stale_ms - 1 is not yet
+    pytest.param([], [999], [], id="fresh-not-yet"),
+    # never heard of: exactly stale_ms after configuration raises STALE
+    pytest.param([], [1000], [(1000, "STALE", T)], id="fresh-exact"),
+    # a reading that arrived at 500 postpones it to 1500
+    pytest.param([(500, 10_000)], [1499, 1500], [(1500, "STALE", T)], id="after-arrival"),
+    # arrival time counts, not the reading's own ts
+    pytest.param([(0, 99_999)], [1000], [(1000, "STALE", T)], id="arrival-not-ts"),
+    # raised once, not again on every check
+    pytest.param([], [1000, 2000, 5000], [(1000, "STALE", T)], id="raised-once"),
+]
+
+
+@pytest.mark.parametrize(("arrivals", "checks", "want"), STALE_CASES)
+def test_check_stale(arrivals: list[tuple[int, int]], checks: list[int], want: list) -> None:
+    cfg = config(stale_ms=1000)
+    for impl in (Engine, Oracle):
+        e = impl(cfg, now_ms=0)
+        for arrival_ms, ts in arrivals:
+            feed(e, [(ts, 1.0)], arrival_ms=arrival_ms)
+        got = [r for now in checks for r in e.check_stale(now).rows()]
+        assert [(t, c, a) for _p, t, c, a, _v, _l in got] == want
+
+
+def test_stale_clears_at_next_arrival() -> None:
+    # the clearing transition is at the arrival time, with the newest reading's value
+    for impl in (Engine, Oracle):
+        e = impl(config(stale_ms=1000), now_ms=0)
+        assert len(e.check_stale(1000)) == 1
+        j = feed(e, [(7, 3.0), (9, 5.0), (9, 6.0), (8, 4.0)], arrival_ms=1234)
+        (p, ts, cond, active, value, _limit), = j.transitions.rows()
+        assert (p, ts, cond, active, value) == (0, 1234, "STALE", F, 5.0)
+        assert len(e.check_stale(1235)) == 0
+
+
+def test_stale_clears_even_on_an_old_reading() -> None:
+    # a point that talks is not stale, even if what it sends is too old to judge
+    for impl in (Engine, Oracle):
+        e = impl(config(stale_ms=1000), now_ms=0)
+        feed(e, [(50, 1.0)], arrival_ms=0)
+        e.check_stale(1000)
+        j = feed(e, [(10, 2.0)], arrival_ms=1100)
+        assert rows(j) == [(1100, "STALE", F)] and j.skipped_old == 1
+
+
+@pytest.mark.parametrize(
+    ("suppressed", "want"),
+    [
+        # gateway COMM alarm active: STALE is not raised
+        pytest.param([True], [], id="suppressed"),
+        # not suppressed: raised
+        pytest.param([False], [(1000, "STALE", T)], id="not-suppressed"),
+    ],
+)
+def test_stale_suppression(suppressed: list[bool], want: list) -> None:
+    for impl in (Engine, Oracle):
+        e = impl(config(stale_ms=1000), now_ms=0)
+        got = e.check_stale(1000, suppressed=np.array(suppressed))
+        assert [(t, c, a) for _p, t, c, a, _v, _l in got.rows()] == want
+        # once the suppression ends, the next check raises it
+        assert len(e.check_stale(1001, suppressed=np.array([False]))) == len(suppressed) - len(want)
+
+
+def test_stale_without_configuration_time_counts_from_first_check() -> None:
+    for impl in (Engine, Oracle):
+        e = impl(config(stale_ms=1000))
+        assert len(e.check_stale(10**12)) == 0
+        assert len(e.check_stale(10**12 + 1000)) == 1
+
+
+def test_stale_off_when_not_configured() -> None:
+    for impl in (Engine, Oracle):
+        assert len(impl(config(), now_ms=0).check_stale(10**12)) == 0
+
+
+def test_reconfigure_keeps_state() -> None:
+    e = Engine(config(2, hi=80, deadband=5))
+    feed(e, [(1, 85)], point=1)
+    e.reconfigure(config(3, hi=80, deadband=5))
+    assert e.active_mask()[:, 1].tolist() == [F, T, F]
+    assert rows(feed(e, [(2, 76)], point=1)) == []  # still active, held by the deadband
+    assert rows(feed(e, [(1, 90)], point=2)) == [(1, "HI", T)]  # the new point starts fresh
+
+
+def test_reconfigure_with_keep_moves_state() -> None:
+    e = Engine(config(2, hi=80))
+    feed(e, [(1, 85)], point=0)
+    e.reconfigure(config(2, hi=80), keep=np.array([-1, 0]))
+    assert e.active_mask()[:, 1].tolist() == [F, T]
+    assert rows(feed(e, [(1, 85)], point=1)) == []  # old reading of the carried point
+
+
+def test_reconfigure_removing_a_limit_returns_its_alarm() -> None:
+    e = Engine(config(hi=80))
+    feed(e, [(1, 85)])
+    e.reconfigure(config())
+    assert rows(feed(e, [(2, 85)])) == [(2, "HI", F)]
+
+
+def test_reconfigure_invalidates_pending_judgements() -> None:
+    e = Engine(config(hi=80))
+    j = e.judge(*arrays([(1, 85)]), 0)
+    e.reconfigure(config(hi=80))
+    with pytest.raises(Exception, match="judge it again"):
+        e.apply(j)
+
+
+def test_export_import_round_trip_mid_delay() -> None:
+    cfg = config(hi=80, on_delay_ms=1000, off_delay_ms=500, roc_per_min=60, stale_ms=5000)
+    straight = Engine(cfg, now_ms=0)
+    feed(straight, [(0, 85), (100, 50, "bad")], arrival_ms=10)
+    state = straight.export_state()
+    assert all(a.ndim == 1 and len(a) == 1 for a in state.values())
+    resumed = Engine(cfg)
+    resumed.import_state(state)
+    assert {k: v.tolist() for k, v in resumed.export_state().items()} == {
+        k: v.tolist() for k, v in state.items()
+    }
+    later = [(1000, 85.5), (1200, 70)]
+    want = [(1000, "HI", T), (1000, "BAD", F), (1200, "ROC", T)]  # on-delay run began at 0
+    assert rows(feed(resumed, later)) == rows(feed(straight, later)) == want
+    assert str(resumed.check_stale(5010).rows()) == str(straight.check_stale(5010).rows())
+
+
+def test_import_rejects_foreign_state() -> None:
+    state = Engine(config(2)).export_state()
+    with pytest.raises(ValueError):
+        Engine(config(3)).import_state(state)
+    with pytest.raises(ValueError):
+        Engine(config(2)).import_state({"last_ts": state["last_ts"]})
+
+
+def test_state_bytes_per_point_within_target() -> None:
+    n = 1_000_000
+    assert Engine(PointConfig.empty(n)).state_nbytes() / n <= 200
+
+
+def test_stale_cleared_when_unconfigured() -> None:
+    e = Engine(config(stale_ms=1000), now_ms=0)
+    e.check_stale(1000)
+    assert e.active_mask().shape == (1, 7) and e.active_mask()[0, 6]
+    e.reconfigure(config())
+    assert [(t, c, a) for _p, t, c, a, _v, _l in e.check_stale(1001).rows()] == [(1001, "STALE", F)]
