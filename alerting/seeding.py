@@ -22,10 +22,3 @@ def engine_config(registry: Registry) -> PointConfig:
         range_low=c["range_low"], range_high=c["range_high"], roc_per_min=c["roc_per_min"],
         on_delay_ms=ms("on_delay_s"), off_delay_ms=ms("off_delay_s"), stale_ms=ms("stale_s"),
     )
-
-
-def seed_engine(engine: Engine, registry: Registry, conn: psycopg.Connection) -> None:
-    """After a restart: resume from the state the database says (see alerting.persist)."""
-    from alerting.persist import load_engine_state
-
-    load_engine_state(engine, registry, conn)

@@ -103,6 +103,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[psycopg.Connection], None]]] = [
     (1, "core tables", _sql_step("001_core.sql")),
     (2, "timescaledb extension when available", _timescale_step),
     (3, "readings table", _readings_step),
+    (4, "engine checkpoints", _sql_step("004_engine_checkpoint.sql")),
 ]
 
 

@@ -15,6 +15,7 @@ import logging
 import os
 import secrets
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -164,6 +165,16 @@ class EmbeddedPostgres:
             log.warning("embedded PostgreSQL stop: %s", getattr(exc, "stderr", exc))
 
 
+def _die_with_parent() -> None:
+    """In the child: get SIGTERM when hazmon dies, even by kill -9 (Linux prctl)."""
+    try:
+        import ctypes
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
 def _port_free(port: int) -> bool:
     with socket.socket() as s:
         try:
@@ -218,12 +229,32 @@ class EmbeddedBroker:
             saved = port_file.read_text().strip() if port_file.exists() else ""
             self.port = int(saved) if saved.isdigit() and _port_free(int(saved)) else free_port()
         port_file.write_text(f"{self.port}\n")
+        self._stop_leftover()
         cmd = self._mosquitto_cmd() if self.kind == "mosquitto" else self._amqtt_cmd()
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # noqa: S603
+        self.proc = subprocess.Popen(  # noqa: S603
+            cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        (self.dir / "pid").write_text(f"{self.proc.pid}\n")
         if not wait_port("127.0.0.1", self.port, 20):
             self.stop()
             raise ServiceError(f"embedded {self.kind} broker did not start on port {self.port}")
         return self.url
+
+    def _stop_leftover(self) -> None:
+        """A broker left by a killed hazmon would hold the port and the persistence file."""
+        pid_file = self.dir / "pid"
+        if not pid_file.exists():
+            return
+        try:
+            pid = int(pid_file.read_text().strip())
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except (ValueError, OSError):
+            return
+        if str(self.dir).encode() in cmdline:
+            os.kill(pid, signal.SIGTERM)
+            for _ in range(100):
+                if not Path(f"/proc/{pid}").exists():
+                    break
+                time.sleep(0.05)
 
     def _mosquitto_cmd(self) -> list[str]:
         conf = self.dir / "mosquitto.conf"

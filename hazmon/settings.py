@@ -28,9 +28,11 @@ class Settings(BaseSettings):
     max_readings_per_message: int = 10000
     future_tolerance_s: int = 3600
     mqtt_client_id: str = "hazmon-ingest"
+    mqtt_protocol: int = 5
+    checkpoint_interval_s: float = 10.0
 
     # Storage policy.
-    retention_days: int = 400
+    retention_days: int = Field(default=400, ge=30)  # regulation: at least 30 days
     partitions_ahead_days: int = 3
 
 

@@ -22,7 +22,8 @@ import psycopg
 from alerting import lifecycle
 from alerting import repository as alarms_repo
 from alerting.engine import CONDITION_NAMES, Engine, Transitions
-from alerting.seeding import engine_config, seed_engine
+from alerting.persist import load_engine_state, save_checkpoint
+from alerting.seeding import engine_config
 from devices.registry import Registry, load_registry
 from devices.repository import points_version
 from hazmon.db import connect
@@ -72,6 +73,7 @@ class IngestWorker:
         self._conn: psycopg.Connection | None = None
         self._last_poll = 0.0
         self._last_stale = 0.0
+        self._last_checkpoint = time.monotonic()
         self._retry_items: list[Inbound] = []
         self.ready = threading.Event()
 
@@ -129,7 +131,15 @@ class IngestWorker:
                 self._drop_connection()
                 self.stop_event.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
+        self._final_checkpoint()
         self._drop_connection()
+
+    def _final_checkpoint(self) -> None:
+        try:
+            if self._conn is not None and not self._conn.closed:
+                self.checkpoint(self._conn)
+        except psycopg.Error as exc:
+            log.warning("could not save the engine checkpoint at stop: %s", exc)
 
     def _connection(self) -> psycopg.Connection:
         if self._conn is None or self._conn.closed:
@@ -152,7 +162,7 @@ class IngestWorker:
         registry = load_registry(conn)
         self.engine = Engine(engine_config(registry), now_ms=now_ms)
         self.registry = registry
-        seed_engine(self.engine, registry, conn)
+        load_engine_state(self.engine, registry, conn, record=lambda tr: self._record(conn, tr))
         conn.commit()
 
     def _step(self, conn: psycopg.Connection) -> None:
@@ -176,6 +186,8 @@ class IngestWorker:
         if now - self._last_poll >= 1.0:
             self._last_poll = now
             self._poll_version(conn)
+        if now - self._last_checkpoint >= self.settings.checkpoint_interval_s:
+            self.checkpoint(conn)
         if now - self._last_stale >= 1.0 and self.engine is not None and self.registry is not None:
             self._last_stale = now
             self._switch_registry(time.time_ns() // 1_000_000)
@@ -184,6 +196,13 @@ class IngestWorker:
                 # check_stale commits its own state: record its transitions right away.
                 self._record(conn, stale)
                 conn.commit()
+
+    def checkpoint(self, conn: psycopg.Connection) -> None:
+        """Save the engine state (restart safety; replay covers what came after)."""
+        if self.engine is not None and self.registry is not None:
+            save_checkpoint(conn, self.engine, self.registry)
+            conn.commit()
+        self._last_checkpoint = time.monotonic()
 
     def _decode(self, items: list[Inbound], now_ms: int) -> Batch:
         assert self.registry is not None
@@ -302,10 +321,13 @@ class IngestService:
         self.subscriber.start()
 
     def stop(self) -> None:
-        """Stop the broker client, then let the worker finish its batch."""
-        self.subscriber.stop()
+        """Let the worker finish (commit and ack) its batch, then leave the broker.
+
+        Messages received but not committed are not acknowledged: the broker redelivers them.
+        """
         self.worker.stop_event.set()
         self.thread.join(30)
+        self.subscriber.stop()
 
     @property
     def connected(self) -> bool:

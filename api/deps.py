@@ -1,0 +1,82 @@
+"""Dependencies of the routes, as Annotated aliases: the database, the caller, the services."""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass, field
+from typing import Annotated, Any, Iterator
+
+import psycopg
+from fastapi import Depends, HTTPException, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from prometheus_client import CollectorRegistry
+from psycopg_pool import ConnectionPool
+
+from hazmon.db import StorageInfo
+from hazmon.errors import DatabaseUnavailable
+
+
+@dataclass
+class Services:
+    """What the API needs from the rest of the process (wired in hazmon.app)."""
+
+    pool: ConnectionPool
+    admin_token: str
+    metrics_registry: CollectorRegistry
+    storage: StorageInfo
+    ingest: Any = None                      # IngestService when ingest runs in this process
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def broker_connected(self) -> bool | None:
+        """None when this process runs no ingest (the API-only deployment)."""
+        return None if self.ingest is None else bool(self.ingest.connected)
+
+    def points_changed(self) -> None:
+        """Make the in-process ingest see new points before the upload returns."""
+        if self.ingest is not None:
+            self.ingest.reload_registry()
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling and with what role."""
+
+    name: str
+    role: str
+
+
+def get_services(request: Request) -> Services:
+    return request.app.state.services  # type: ignore[no-any-return]
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+_bearer = HTTPBearer(auto_error=False)
+
+
+def get_principal(services: ServicesDep,
+                  creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
+    """The caller of an /api/ route; 401 without a valid bearer token."""
+    if creds is None or creds.scheme.lower() != "bearer":
+        raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer <token>'",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if not hmac.compare_digest(creds.credentials.encode(), services.admin_token.encode()):
+        raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
+    return Principal(name="admin", role="admin")
+
+
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+def get_conn(services: ServicesDep) -> Iterator[psycopg.Connection]:
+    """A pooled connection; the route commits, anything unfinished is rolled back."""
+    try:
+        with services.pool.connection(timeout=10) as conn:
+            yield conn
+    except psycopg.OperationalError as exc:
+        raise DatabaseUnavailable(f"database unavailable: {exc}") from exc
+    except TimeoutError as exc:  # psycopg_pool.PoolTimeout subclasses it
+        raise DatabaseUnavailable("database unavailable: no connection within 10 s") from exc
+
+
+DbDep = Annotated[psycopg.Connection, Depends(get_conn)]

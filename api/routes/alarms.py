@@ -1,0 +1,80 @@
+"""Alarms: list with filters, one alarm with its event log, acknowledge."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Query
+
+from alerting import lifecycle
+from alerting import repository as repo
+from api.deps import DbDep, PrincipalDep
+from api.schemas import AckRequest, AlarmEventPublic, AlarmPublic, Items
+from hazmon.errors import InputError
+
+router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
+
+STATE_FILTERS = (*lifecycle.STATES, *repo.STATE_GROUPS)
+
+
+def _states(state: str | None) -> tuple[str, ...] | None:
+    if state is None:
+        return None
+    if state in repo.STATE_GROUPS:
+        return repo.STATE_GROUPS[state]
+    if state in lifecycle.STATES:
+        return (state,)
+    raise InputError(f"state {state!r} is not one of {', '.join(STATE_FILTERS)}")
+
+
+def _check_known(conn: Any, enterprise: str | None, hazard_source: str | None,
+                 tag: str | None) -> None:
+    """An unknown filter value is an error (a typo must not look like 'no alarms')."""
+    checks = (
+        ("enterprise", enterprise, "SELECT 1 FROM enterprises WHERE code = %s"),
+        ("hazard_source", hazard_source, "SELECT 1 FROM hazard_sources WHERE code = %s"),
+        ("tag", tag, "SELECT 1 FROM points WHERE tag = %s"),
+    )
+    for name, value, sql in checks:
+        if value is not None and conn.execute(sql, (value,)).fetchone() is None:
+            raise InputError(f"{name} {value!r} is not known")
+
+
+@router.get("", response_model=Items[AlarmPublic])
+def list_alarms(
+    conn: DbDep, _: PrincipalDep,
+    state: Annotated[str | None, Query(description="a state, 'active' or 'open'")] = None,
+    enterprise: str | None = None, hazard_source: str | None = None, tag: str | None = None,
+    condition: Annotated[str | None, Query(description=", ".join(lifecycle.CONDITIONS))] = None,
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 500,
+) -> dict[str, Any]:
+    """Alarms newest first; every filter given must match."""
+    states = _states(state)
+    if condition is not None and condition not in lifecycle.CONDITIONS:
+        raise InputError(f"condition {condition!r} is not one of {', '.join(lifecycle.CONDITIONS)}")
+    _check_known(conn, enterprise, hazard_source, tag)
+    return {"items": repo.list_alarms(conn, states=states, enterprise=enterprise,
+                                      hazard_source=hazard_source, tag=tag, condition=condition,
+                                      limit=limit)}
+
+
+@router.get("/{alarm_id}", response_model=AlarmPublic)
+def get_alarm(alarm_id: int, conn: DbDep, _: PrincipalDep) -> dict[str, Any]:
+    """One alarm."""
+    return repo.get_alarm(conn, alarm_id)
+
+
+@router.get("/{alarm_id}/events", response_model=Items[AlarmEventPublic])
+def get_alarm_events(alarm_id: int, conn: DbDep, _: PrincipalDep) -> dict[str, Any]:
+    """The alarm's event log: every change, who, when."""
+    repo.get_alarm(conn, alarm_id)
+    return {"items": repo.alarm_events(conn, alarm_id)}
+
+
+@router.post("/{alarm_id}/ack", response_model=AlarmPublic)
+def ack_alarm(alarm_id: int, conn: DbDep, principal: PrincipalDep,
+              body: Annotated[AckRequest | None, Body()] = None) -> dict[str, Any]:
+    """Acknowledge: UNACK_ACTIVE → ACK_ACTIVE, RTN_UNACK → CLOSED; 409 in other states."""
+    alarm = repo.acknowledge(conn, alarm_id, principal.name, body.comment if body else None)
+    conn.commit()
+    return alarm

@@ -1,0 +1,160 @@
+"""Request and response bodies of the HTTP API, named by role."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Generic, Literal, TypeVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+CODE_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
+HS_CODE_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+
+class Strict(BaseModel):
+    """Bodies reject unknown fields so typos are reported, not ignored."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class EnterpriseCreate(Strict):
+    code: str = Field(pattern=CODE_PATTERN, description="as used in MQTT topics")
+    name: str = Field(min_length=1, max_length=200)
+    lat: float | None = Field(default=None, ge=-90, le=90)
+    lon: float | None = Field(default=None, ge=-180, le=180)
+
+
+class EnterprisePublic(BaseModel):
+    code: str
+    name: str
+    lat: float | None
+    lon: float | None
+    created_at: datetime
+
+
+class ChemicalIn(Strict):
+    name: str = Field(min_length=1, max_length=200)
+    cas: str | None = Field(default=None, max_length=32)
+    quantity_t: float = Field(ge=0, allow_inf_nan=False)
+    critical_t: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+    beta: float | None = Field(default=None, gt=0, allow_inf_nan=False)
+
+
+class HazardSourceCreate(Strict):
+    code: str = Field(pattern=HS_CODE_PATTERN)
+    name: str = Field(min_length=1, max_length=200)
+    unit_type: Literal["storage", "production"]
+    residents_500m: int | None = Field(default=None, ge=0)
+    chemicals: list[ChemicalIn] = Field(max_length=500)
+
+
+class HazardSourcePublic(BaseModel):
+    code: str
+    name: str
+    unit_type: str
+    residents_500m: int | None
+    chemicals: list[dict[str, Any]]
+    s: float
+    r: float
+    alpha: float
+    level: int | None
+
+
+class PointsUploaded(BaseModel):
+    created: int
+    updated: int
+
+
+class Latest(BaseModel):
+    value: float
+    ts: datetime
+    quality: Literal["good", "bad"]
+
+
+class PointPublic(BaseModel):
+    tag: str
+    name: str | None
+    hazard_source: str | None
+    kind: str
+    unit: str | None
+    range_low: float | None
+    range_high: float | None
+    lolo: float | None
+    lo: float | None
+    hi: float | None
+    hihi: float | None
+    deadband: float
+    on_delay_s: float
+    off_delay_s: float
+    roc_per_min: float | None
+    stale_s: float | None
+    in_service: bool
+    latest: Latest | None
+
+
+class ReadingPublic(BaseModel):
+    ts: datetime
+    value: float
+    quality: Literal["good", "bad"]
+
+
+class BucketPublic(BaseModel):
+    ts: datetime
+    min: float
+    max: float
+    avg: float
+    count: int
+
+
+class AlarmPublic(BaseModel):
+    id: int
+    enterprise: str
+    gateway: str | None
+    tag: str | None
+    hazard_source: str | None
+    condition: str
+    priority: str
+    state: str
+    value: float | None
+    limit: float | None
+    activated_at: datetime
+    cleared_at: datetime | None
+    acked_at: datetime | None
+    acked_by: str | None
+    active: bool
+    activations: int
+
+
+class AckRequest(Strict):
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+class AlarmEventPublic(BaseModel):
+    at: datetime
+    actor: str
+    action: str
+    from_state: str | None
+    to_state: str
+    value: float | None
+    reading_ts: datetime | None
+    comment: str | None
+
+
+class RejectionPublic(BaseModel):
+    at: datetime
+    enterprise: str | None
+    gateway: str | None
+    topic: str
+    tag: str | None
+    code: str
+    reason: str
+    excerpt: str
+
+
+T = TypeVar("T")
+
+
+class Items(BaseModel, Generic[T]):
+    """A list response: ``{"items": [...]}``."""
+
+    items: list[T]

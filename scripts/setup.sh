@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Prepare a machine to run hazmon: a virtualenv with hazmon and its test tools, and (best effort)
+# Debian's mosquitto broker. Safe to run again; it only does what is missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PY=${PYTHON:-}
+if [ -z "$PY" ]; then
+  for cand in python3.13 python3.12 python3.11 python3; do
+    if command -v "$cand" >/dev/null && "$cand" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+      PY=$cand; break
+    fi
+  done
+fi
+[ -n "$PY" ] || { echo "hazmon needs Python 3.11 or newer" >&2; exit 1; }
+
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.hazmon-installed
+if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  .venv/bin/python -m pip install -q -e '.[test]'
+  touch "$stamp"
+fi
+
+# mosquitto is faster and sturdier than the pure-Python fallback broker; install it if we can.
+if ! command -v mosquitto >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing mosquitto (Debian package) ..."
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto) \
+    >/tmp/hazmon-apt.log 2>&1 || echo "mosquitto not installed (see /tmp/hazmon-apt.log); using amqtt"
+  # Debian starts a system mosquitto on port 1883; hazmon runs its own, so leave that one off.
+  command -v systemctl >/dev/null && systemctl disable --now mosquitto >/dev/null 2>&1 || true
+fi

@@ -1,0 +1,112 @@
+"""Real services for the tests: a PostgreSQL and an MQTT broker started here, and hazmon itself.
+
+PostgreSQL: ``HAZMON_TEST_DATABASE_URL`` when set (for example a TimescaleDB built by hand),
+else a TimescaleDB container when a Docker daemon answers (testcontainers), else the embedded
+PostgreSQL that ``hazmon serve`` uses. The broker: the machine's mosquitto, else amqtt.
+Every test module gets a database of its own, created from a migrated template.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import psycopg
+import pytest
+
+from hazmon.db import migrate
+from hazmon.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from tests.support import Hazmon
+
+TEMPLATE = "hazmon_template"
+
+
+def _docker_timescale(stack: list) -> str | None:  # type: ignore[type-arg]
+    """A TimescaleDB container when Docker answers; None otherwise."""
+    try:
+        import docker  # type: ignore[import-untyped]
+
+        docker.from_env(timeout=3).ping()
+    except Exception:  # noqa: BLE001 - no daemon: not an error, just no container
+        return None
+    from testcontainers.postgres import PostgresContainer
+
+    container = PostgresContainer("timescale/timescaledb:latest-pg16", driver=None)
+    container.start()
+    stack.append(container.stop)
+    return container.get_connection_url()
+
+
+@pytest.fixture(scope="session")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URL of the maintenance database of a running PostgreSQL server."""
+    url = os.environ.get("HAZMON_TEST_DATABASE_URL")
+    stops: list = []  # type: ignore[type-arg]
+    if not url:
+        url = _docker_timescale(stops)
+    if not url:
+        pg = EmbeddedPostgres(tmp_path_factory.mktemp("pg"))
+        url = pg.start()
+        stops.append(pg.stop)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE}")
+        conn.execute(f"CREATE DATABASE {TEMPLATE}")
+    migrate(_with_db(url, TEMPLATE))
+    yield url
+    for stop in reversed(stops):
+        stop()
+
+
+def _with_db(url: str, name: str) -> str:
+    base, _, _ = url.rpartition("/")
+    return f"{base}/{name}"
+
+
+def new_database(server_url: str) -> str:
+    """A fresh, migrated database cloned from the template."""
+    name = "t_" + uuid.uuid4().hex[:12]
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+    return _with_db(server_url, name)
+
+
+@pytest.fixture(scope="module")
+def db_url(pg_server: str) -> str:
+    """A database of this test module's own."""
+    return new_database(pg_server)
+
+
+@pytest.fixture
+def conn(db_url: str) -> Iterator[psycopg.Connection]:
+    with psycopg.connect(db_url) as c:
+        yield c
+
+
+@pytest.fixture(scope="session")
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """A running MQTT broker on loopback."""
+    b = EmbeddedBroker(tmp_path_factory.mktemp("broker"))
+    b.start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture(scope="session")
+def mqtt_url(broker: EmbeddedBroker) -> str:
+    return broker.url
+
+
+@pytest.fixture(scope="module")
+def hazmon(db_url: str, mqtt_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hazmon]:
+    """A real ``hazmon serve`` process on its own database, port and MQTT client id."""
+    server = Hazmon(data_dir=tmp_path_factory.mktemp("hazmon"), db_url=db_url, mqtt_url=mqtt_url)
+    server.start()
+    yield server
+    server.stop()
