@@ -12,11 +12,14 @@ Only readings that fail a check go through the per-reading validator
 
 from __future__ import annotations
 
+import contextlib
 import json
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from itertools import repeat
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -44,12 +47,19 @@ _RFC3339_RE = re.compile(
     r"([0-9]{4})-([0-9]{2})-([0-9]{2})[Tt ]([0-9]{2}):([0-9]{2}):([0-9]{2})"
     r"(?:\.([0-9]+))?(?:[Zz]|([+-])([0-9]{2}):([0-9]{2}))\Z"
 )
-_NAIVE_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?\Z")
+_NAIVE_RE = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt ][0-9]{2}:[0-9]{2}(?::[0-9]{2}(?:\.[0-9]+)?)?\Z"
+)
 _EXCERPT = 200
 _I64_MAX = 2**63 - 1
 _UNIX_DAY0 = date(1970, 1, 1).toordinal()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _QUALITY = {None: 0, "good": 0, "bad": 1}  # 2 = anything else
-_TS_HINT = 'send integer epoch milliseconds or an RFC 3339 string with an offset, e.g. "2026-11-23T10:00:00.100+08:00"'
+_TS_HINT = (
+    "send integer epoch milliseconds or an RFC 3339 string with an offset, "
+    'e.g. "2026-11-23T10:00:00.100+08:00"'
+)
+_NUMBER_TYPES = frozenset((int, float))  # by exact type: bool is not a number here
 _MISSING: Any = object()
 
 
@@ -70,7 +80,7 @@ class Rejection:
     reason: str
     tag: str | None
     excerpt: str
-    index: int | None = None  # position in "readings" for a single reading; None for the whole message
+    index: int | None = None  # position in "readings"; None when the whole message is refused
 
 
 @dataclass(slots=True)
@@ -109,7 +119,7 @@ def parse_topic(topic: str) -> Topic | None:
 
 def decode_status(payload: bytes) -> str | None:
     """``"online"`` or ``"offline"`` (whitespace trimmed, any case); None for anything else."""
-    if len(payload) > 64:
+    if not isinstance(payload, (bytes, bytearray, memoryview)) or len(payload) > 64:
         return None
     try:
         text = bytes(payload).decode("utf-8").strip().lower()
@@ -132,7 +142,10 @@ def topic_rejection(topic: str) -> Rejection:
 def status_rejection(payload: bytes) -> Rejection:
     """The rejection of a status payload that ``decode_status`` refuses."""
     return Rejection(
-        "bad_status", 'status payload must be "online" or "offline"', None, _payload_excerpt(payload)
+        "bad_status",
+        'status payload must be "online" or "offline"',
+        None,
+        _payload_excerpt(payload),
     )
 
 
@@ -177,7 +190,7 @@ def decode_readings(
         return _empty([])
     try:
         fast = _decode_fast(readings, ctx)
-    except Exception:  # a Mapping that misbehaves, or a gap in the fast path: the reference path decides
+    except Exception:  # noqa: BLE001 - an odd Mapping or a fast-path gap: the reference decides
         fast = None
     return fast if fast is not None else _decode_slow(readings, ctx)
 
@@ -189,7 +202,7 @@ def _reject_message(
     if lookup is None:
         return _whole(
             "unknown_enterprise",
-            f"enterprise {_show(enterprise)} is not registered; create it with POST /api/v1/enterprises "
+            f"enterprise {enterprise!r} is not registered; create it with POST /api/v1/enterprises "
             "and upload its point table, or correct the enterprise in the gateway's topic",
             payload,
         )
@@ -223,15 +236,25 @@ def _parse_json(payload: bytes) -> Any:
             f"payload is not valid UTF-8 (byte {exc.start}); encode the JSON as UTF-8",
             payload,
         )
-    try:
-        if not text.startswith("\ufeff"):
-            return json.loads(text, parse_constant=_refuse_constant)
-    except Exception:  # ValueError, RecursionError: both mean "not JSON we take"
-        pass
+    obj = _parse_json_stdlib(text)
+    if obj is not _MISSING:
+        return obj
     hint = ""
     if re.search(r"\b(NaN|-?Infinity)\b", text):
-        hint = "; NaN and Infinity are not JSON: send a finite number (with quality \"bad\" if it is invalid)"
+        hint = (
+            '; NaN and Infinity are not JSON: send a finite number (with quality "bad" if invalid)'
+        )
     return _whole("not_json", f"payload is not valid JSON: {error}{hint}", payload)
+
+
+def _parse_json_stdlib(text: str) -> Any:
+    """``text`` parsed by the standard library (no BOM, no NaN/Infinity), or _MISSING."""
+    if text.startswith("\ufeff"):
+        return _MISSING
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except (ValueError, RecursionError):
+        return _MISSING
 
 
 def _refuse_constant(name: str) -> Any:
@@ -250,7 +273,9 @@ def _readings_of(obj: Any, payload: bytes, max_readings: int) -> list[Any] | Rej
     if readings is _MISSING:
         return _whole("bad_shape", 'message has no "readings" list', payload)
     if type(readings) is not list:
-        return _whole("bad_shape", f'"readings" must be a list, got {_json_kind(readings)}', payload)
+        return _whole(
+            "bad_shape", f'"readings" must be a list, got {_json_kind(readings)}', payload
+        )
     if len(readings) > max_readings:
         return _whole(
             "too_many_readings",
@@ -258,77 +283,34 @@ def _readings_of(obj: Any, payload: bytes, max_readings: int) -> list[Any] | Rej
             "split them across several messages",
             payload,
         )
-    for i, r in enumerate(readings):
-        if type(r) is not dict:
-            return _whole(
-                "bad_shape",
-                f'readings[{i}] must be an object {{"tag", "value", "ts"?, "quality"?}}, '
-                f"got {_json_kind(r)}",
-                payload,
-            )
+    if readings and set(map(type, readings)) != {dict}:
+        i, r = next((i, r) for i, r in enumerate(readings) if type(r) is not dict)
+        return _whole(
+            "bad_shape",
+            f'readings[{i}] must be an object {{"tag", "value", "ts"?, "quality"?}}, '
+            f"got {_json_kind(r)}",
+            payload,
+        )
     return readings
 
 
 def _decode_fast(readings: list[dict[str, Any]], ctx: _Ctx) -> Decoded | None:
-    """Columns built list-at-a-time; None when a reading lacks "tag" or "value" (or a tag is unhashable).
+    """Columns built list-at-a-time; None when a reading lacks "tag"/"value" or a tag is unhashable.
 
-    One straight function on purpose: each step is a C-level pass over the message, and
-    every check only marks positions in ``flag`` for ``_check_reading`` to explain.
+    Each column step is a few C-level passes over the message and only marks the
+    positions it refuses in ``flag``; ``_check_reading`` then explains those.
     """
-    n = len(readings)
     try:
         tags = [r["tag"] for r in readings]
         vals = [r["value"] for r in readings]
         points = list(map(ctx.lookup.get, tags))
     except (KeyError, TypeError):
         return None
-    tss = [r.get("ts") for r in readings]
-    quals = [r.get("quality") for r in readings]
-    flag = np.zeros(n, np.bool_)
-
-    if None in points:  # unknown tags
-        flag[[i for i, p in enumerate(points) if p is None]] = True
-        points = [0 if p is None else p for p in points]
-    point = np.array(points, np.int32)
-    try:
-        joined = "\n".join(tags)
-        tags_ok = joined.count("\n") == n - 1 and _TAGS_RE.match(joined) is not None
-    except TypeError:
-        tags_ok = False
-    if not tags_ok:
-        flag[[i for i, t in enumerate(tags) if type(t) is not str or not TAG_RE.match(t)]] = True
-
-    value = None
-    if set(map(type, vals)) <= {int, float}:
-        try:
-            value = np.array(vals, np.float64)
-        except OverflowError:
-            pass
-    if value is None:  # NaN marks "not a number" here; non-finite values are refused anyway
-        value = np.array([_finite_or_nan(v) for v in vals], np.float64)
-    flag |= ~np.isfinite(value)
-
-    if tss.count(None) == n:
-        ts = np.full(n, ctx.msg_ts, np.int64)
-        if not ctx.min_ts <= ctx.msg_ts <= ctx.max_ts:
-            flag[:] = True
-    else:
-        ms = [ctx.msg_ts if t is None else _ts_ms(t) for t in tss]
-        if None in ms:
-            flag[[i for i, t in enumerate(ms) if t is None]] = True
-            ms = [ctx.msg_ts if t is None else t for t in ms]
-        ts = np.array(ms, np.int64)
-        flag |= (ts < ctx.min_ts) | (ts > ctx.max_ts)
-
-    if quals.count(None) == n:
-        bad = np.zeros(n, np.bool_)
-    else:
-        codes = np.array(
-            [_QUALITY.get(q, 2) if type(q) is str or q is None else 2 for q in quals], np.int8
-        )
-        bad = codes == 1
-        flag |= codes == 2
-
+    flag = np.zeros(len(readings), np.bool_)
+    point = _point_column(tags, points, flag)
+    value = _value_column(vals, flag)
+    ts = _ts_column(list(map(dict.get, readings, repeat("ts"))), ctx, flag)
+    bad = _bad_column(list(map(dict.get, readings, repeat("quality"))), flag)
     if not flag.any():
         return Decoded(point, ts, value, bad, [])
     rejections = []
@@ -341,6 +323,77 @@ def _decode_fast(readings: list[dict[str, Any]], ctx: _Ctx) -> Decoded | None:
             flag[i] = False
     keep = ~flag
     return Decoded(point[keep], ts[keep], value[keep], bad[keep], rejections)
+
+
+def _point_column(tags: list[Any], points: list[int | None], flag: np.ndarray) -> np.ndarray:
+    """Point ids; flags unknown tags and tags off the pattern."""
+    n = len(tags)
+    if None in points:
+        flag[[i for i, p in enumerate(points) if p is None]] = True
+        points = [0 if p is None else p for p in points]
+    try:
+        joined = "\n".join(tags)
+        tags_ok = joined.count("\n") == n - 1 and _TAGS_RE.match(joined) is not None
+    except TypeError:  # a tag that is not a string
+        tags_ok = False
+    if not tags_ok:
+        flag[[i for i, t in enumerate(tags) if type(t) is not str or not TAG_RE.match(t)]] = True
+    return np.array(points, np.int32)
+
+
+def _value_column(vals: list[Any], flag: np.ndarray) -> np.ndarray:
+    """Values as float64; flags anything not a finite JSON number."""
+    value = None
+    if set(map(type, vals)) <= _NUMBER_TYPES:
+        with contextlib.suppress(OverflowError):  # an integer too large for a double
+            value = np.array(vals, np.float64)
+    if value is None:  # NaN marks "not a number" here; non-finite values are refused anyway
+        value = np.array([_finite_or_nan(v) for v in vals], np.float64)
+    flag |= ~np.isfinite(value)
+    return value
+
+
+def _ts_column(tss: list[Any], ctx: _Ctx, flag: np.ndarray) -> np.ndarray:
+    """Times as int64 ms (inherited where absent); flags invalid and out-of-window times."""
+    n = len(tss)
+    if tss.count(None) == n:
+        if not ctx.min_ts <= ctx.msg_ts <= ctx.max_ts:
+            flag[:] = True
+        return np.full(n, ctx.msg_ts, np.int64)
+    ts = _int_ts_column(tss)
+    if ts is not None:  # every reading has integer ms: negatives are refused with the window
+        flag |= (ts < max(ctx.min_ts, 0)) | (ts > ctx.max_ts)
+        return ts
+    ms = [ctx.msg_ts if t is None else _ts_ms(t) for t in tss]
+    if None in ms:
+        flag[[i for i, t in enumerate(ms) if t is None]] = True
+        ms = [ctx.msg_ts if t is None else t for t in ms]
+    ts = np.array(ms, np.int64)
+    flag |= (ts < ctx.min_ts) | (ts > ctx.max_ts)
+    return ts
+
+
+def _bad_column(quals: list[Any], flag: np.ndarray) -> np.ndarray:
+    """Quality "bad" as bool; flags qualities other than good/bad/absent."""
+    if quals.count(None) == len(quals):
+        return np.zeros(len(quals), np.bool_)
+    try:
+        codes = np.array(list(map(_QUALITY.get, quals, repeat(2))), np.int8)
+    except TypeError:  # an unhashable quality (array, object)
+        codes = np.array([_QUALITY.get(q, 2) if type(q) is str else 2 for q in quals], np.int8)
+    flag |= codes == 2
+    bad: np.ndarray = codes == 1
+    return bad
+
+
+def _int_ts_column(tss: list[Any]) -> np.ndarray | None:
+    """The ts column when every reading's ts is a JSON integer that fits int64, else None."""
+    if set(map(type, tss)) != {int}:
+        return None
+    try:
+        return np.array(tss, np.int64)
+    except OverflowError:
+        return None
 
 
 def _decode_slow(readings: list[dict[str, Any]], ctx: _Ctx) -> Decoded:
@@ -362,27 +415,36 @@ def _decode_slow(readings: list[dict[str, Any]], ctx: _Ctx) -> Decoded:
     )
 
 
-def _check_reading(i: int, r: dict[str, Any], ctx: _Ctx) -> tuple[int, int, float, bool] | Rejection:
+def _check_reading(
+    i: int, r: dict[str, Any], ctx: _Ctx
+) -> tuple[int, int, float, bool] | Rejection:
     """One reading judged by every rule in turn: its columns, or the first rule it breaks."""
     tag = r.get("tag", _MISSING)
     if tag is _MISSING:
-        return _reading_rej(i, r, "bad_tag", None, 'has no "tag"; send the tag number (位号) as a string')
+        return _reading_rej(
+            i, r, "bad_tag", None, 'has no "tag"; send the tag number (位号) as a string'
+        )
     if type(tag) is not str or not TAG_RE.match(tag):
         return _reading_rej(
-            i, r, "bad_tag", None, f"tag {_show(tag)} is not a string matching [A-Za-z0-9_.:-]{{1,64}}"
+            i,
+            r,
+            "bad_tag",
+            None,
+            f"tag {_show(tag)} is not a string matching [A-Za-z0-9_.:-]{{1,64}}",
         )
     point = ctx.lookup.get(tag)
     if point is None:
         ent = ctx.enterprise
         return _reading_rej(
             i, r, "unknown_tag", tag,
-            f"tag {tag!r} is not in the point table of enterprise {ent!r}; "
+            f"not in the point table of enterprise {ent!r}; "
             f"upload it with PUT /api/v1/enterprises/{ent}/points",
         )  # fmt: skip
     value = r.get("value", _MISSING)
     if value is _MISSING:
         return _reading_rej(i, r, "bad_value", tag, 'has no "value"; send it as a JSON number')
-    if _finite_or_nan(value) != _finite_or_nan(value):
+    number = _finite_or_nan(value)
+    if math.isnan(number):  # not a finite JSON number
         return _reading_rej(i, r, "bad_value", tag, _value_problem(value))
     raw_ts = r.get("ts")
     ts = ctx.msg_ts if raw_ts is None else _ts_ms(raw_ts)
@@ -400,7 +462,7 @@ def _check_reading(i: int, r: dict[str, Any], ctx: _Ctx) -> tuple[int, int, floa
         return _reading_rej(
             i, r, "bad_quality", tag, f'quality {_show(quality)} is not "good" or "bad"'
         )
-    return point, ts, float(value), quality == "bad"
+    return point, ts, number, quality == "bad"
 
 
 # ---------------------------------------------------------------- values and times
@@ -420,7 +482,7 @@ def _finite_or_nan(v: Any) -> float:
 
 def _value_problem(v: Any) -> str:
     if type(v) is float:
-        return f"value {v} is not a finite number (too large for a 64-bit float, or NaN)"
+        return "value is not a finite number (it overflows a 64-bit float); send a finite number"
     if type(v) is int:
         return f"value {_show(v)} is too large for a 64-bit float"
     return f"value {_show(v)} is a {_json_kind(v)}; send a JSON number"
@@ -470,7 +532,7 @@ def _ts_problem(t: Any) -> str:
     if type(t) is float:
         return f"is a float; {_TS_HINT}"
     if type(t) is str and _NAIVE_RE.match(t):
-        return f'has no UTC offset; append "Z" or an offset such as "+08:00"'
+        return 'has no UTC offset; append "Z" or an offset such as "+08:00"'
     if type(t) is str and _RFC3339_RE.match(t):
         return "is not a valid date and time"
     return f"is not a time; {_TS_HINT}"
@@ -478,8 +540,9 @@ def _ts_problem(t: Any) -> str:
 
 def _fmt_ms(ms: int) -> str:
     try:
-        return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="milliseconds")
-    except (OverflowError, OSError, ValueError):
+        when = _EPOCH + timedelta(milliseconds=ms)
+        return when.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    except OverflowError:
         return f"{ms} ms"
 
 
@@ -507,15 +570,15 @@ def _reading_rej(i: int, r: Any, code: str, tag: str | None, problem: str) -> Re
 def _payload_excerpt(payload: Any) -> str:
     try:
         return bytes(payload[:_EXCERPT]).decode("utf-8", errors="replace")
-    except Exception:
+    except (TypeError, ValueError):  # not bytes-like
         return ""
 
 
 def _obj_excerpt(obj: Any) -> str:
-    """A reading re-encoded as JSON (inf shown as Infinity), cut to the excerpt length, UTF-8 safe."""
+    """A reading re-encoded as JSON (inf as Infinity), cut to the excerpt length, UTF-8 safe."""
     try:
         text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
-    except Exception:  # RecursionError on deep nesting
+    except (RecursionError, ValueError, TypeError):  # deep nesting; nothing else from parsed JSON
         text = "(not representable)"
     return text[:_EXCERPT].encode("utf-8", "backslashreplace").decode("utf-8")
 
