@@ -121,10 +121,11 @@ export async function api(path, opts = {}) {
 /**
  * Open a Server-Sent-Events stream with the bearer token (EventSource cannot
  * send headers, so this reads the stream with fetch). Calls onOpen() once the
- * server answered 200, onEvent({event, data, id}) per event; resolves when
+ * server answered 200, onChunk() whenever bytes arrive (keep-alives too),
+ * onEvent({event, data, id}) per event; resolves when
  * the stream ends, rejects with ApiError on an HTTP error or a network failure.
  */
-export async function openEventStream(path, { signal, onOpen, onEvent, query } = {}) {
+export async function openEventStream(path, { signal, onOpen, onEvent, onChunk, query } = {}) {
   const h = { Accept: 'text/event-stream' };
   const token = getToken();
   if (token) h.Authorization = `Bearer ${token}`;
@@ -150,6 +151,7 @@ export async function openEventStream(path, { signal, onOpen, onEvent, query } =
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
+    if (onChunk) onChunk();
     buf += value;
     let nl;
     while ((nl = buf.search(/\r\n|\r|\n/)) >= 0) {

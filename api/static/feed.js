@@ -18,9 +18,13 @@
 
 import { endpoints, openEventStream } from './api.js';
 import { matchesState } from './alarms.js';
+import { t } from './i18n.js';
 
 export const POLL_INTERVAL_MS = 2000;
 const RESYNC_MS = 60000;
+// A stream that sends nothing (not even a keep-alive comment) for this long
+// is taken as dead and reopened (proxies can silently drop idle connections).
+const STREAM_IDLE_MS = 45000;
 const FEED_KEY = 'hazmon.feed';
 
 export function feedMode(override) {
@@ -99,7 +103,17 @@ function streamSource({ query, onItems, onStatus, fallback }) {
 
   const emit = () => {
     if (emitTimer) return;
-    emitTimer = setTimeout(() => { emitTimer = null; if (!stopped) onItems([...map.values()]); }, 100);
+    emitTimer = setTimeout(() => {
+      emitTimer = null;
+      if (stopped) return;
+      onItems([...map.values()]);
+      onStatus({ ok: true, mode: 'stream' });
+    }, 100);
+  };
+  let idleTimer = null;
+  const alive = () => {
+    clearTimeout(idleTimer);
+    idleTimer = setTimeout(() => { if (ctrl) ctrl.abort(); }, STREAM_IDLE_MS);
   };
   const apply = (a) => { if (match(a)) map.set(a.id, a); else map.delete(a.id); };
 
@@ -113,19 +127,20 @@ function streamSource({ query, onItems, onStatus, fallback }) {
     while (!stopped) {
       ctrl = new AbortController();
       const signal = ctrl.signal;
+      const aborted = () => signal.aborted;
       let ready = false;
       let buffered = [];
       try {
         await openEventStream('/api/v1/alarms/stream', {
           signal,
           onOpen: () => {
+            alive();
             snapshot(signal).then(() => {
               for (const a of buffered) apply(a);
               buffered = [];
               ready = true;
               backoff = 1000;
               emit();
-              onStatus({ ok: true, mode: 'stream' });
               clearInterval(resyncTimer);
               resyncTimer = setInterval(() => snapshot(signal).then(emit).catch(() => {}), RESYNC_MS);
             }).catch((error) => {
@@ -133,6 +148,7 @@ function streamSource({ query, onItems, onStatus, fallback }) {
               ctrl.abort();
             });
           },
+          onChunk: alive,
           onEvent: (ev) => {
             let a;
             try { a = JSON.parse(ev.data); } catch { return; }
@@ -147,7 +163,10 @@ function streamSource({ query, onItems, onStatus, fallback }) {
         if (error && error.name !== 'AbortError') onStatus({ ok: false, error, mode: 'stream' });
       } finally {
         clearInterval(resyncTimer);
+        clearTimeout(idleTimer);
       }
+      // The stream ended or went idle: say so while reconnecting.
+      if (!stopped && aborted()) onStatus({ ok: false, error: new Error(t('board.stream_lost')), mode: 'stream' });
       if (stopped) return;
       await new Promise((r) => setTimeout(r, backoff));
       backoff = Math.min(backoff * 2, 30000);
@@ -157,6 +176,6 @@ function streamSource({ query, onItems, onStatus, fallback }) {
   return {
     mode: 'stream',
     refresh() { if (ctrl && !ctrl.signal.aborted) snapshot(ctrl.signal).then(emit).catch(() => {}); },
-    stop() { stopped = true; clearTimeout(emitTimer); clearInterval(resyncTimer); if (ctrl) ctrl.abort(); },
+    stop() { stopped = true; clearTimeout(emitTimer); clearTimeout(idleTimer); clearInterval(resyncTimer); if (ctrl) ctrl.abort(); },
   };
 }

@@ -74,6 +74,7 @@ const zh = {
   'board.gateway': '网关 {gw}',
   'board.feed.poll': '轮询',
   'board.feed.stream': '实时推送',
+  'board.stream_lost': '实时推送连接中断，正在重连',
 
   'ack.one': '确认',
   'ack.bulk': '确认所选（{n}）',
@@ -238,6 +239,7 @@ const en = {
   'board.gateway': 'gateway {gw}',
   'board.feed.poll': 'polling',
   'board.feed.stream': 'live stream',
+  'board.stream_lost': 'Live stream lost, reconnecting',
 
   'ack.one': 'Acknowledge',
   'ack.bulk': 'Acknowledge selected ({n})',

@@ -231,17 +231,14 @@ export function mountPoint(root, query, enterprise, tag) {
     const vals = [];
     for (const r of rows) for (const v of bucket ? [r.min, r.max, r.avg] : [r.value]) if (num(v) !== null) vals.push(Number(v));
     for (const k of limits) vals.push(num(p[k]));
-    let yMin = vals.length ? Math.min(...vals) : 0;
-    let yMax = vals.length ? Math.max(...vals) : 1;
-    const pad = (yMax - yMin || Math.abs(yMax) || 1) * 0.08;
-    yMin -= pad; yMax += pad;
+    const [yMin, yMax] = niceBounds(vals);
 
     const pt = (r, v) => [r.t, r.gap ? null : num(v)];
     let series;
     if (bucket) {
       series = [
         { name: 'min', type: 'line', data: withGaps.map((r) => pt(r, r.min)), stack: 'band', stackStrategy: 'all', symbol: 'none', lineStyle: { opacity: 0 }, tooltip: { show: false }, silent: true },
-        { name: t('point.series.band'), type: 'line', data: withGaps.map((r) => [r.t, r.gap ? null : num(r.max) - num(r.min)]), stack: 'band', stackStrategy: 'all', symbol: 'none', lineStyle: { opacity: 0 }, areaStyle: { color: 'rgba(61, 169, 252, 0.25)' }, silent: true },
+        { name: t('point.series.band'), type: 'line', data: withGaps.map((r) => [r.t, r.gap ? null : num(r.max) - num(r.min)]), stack: 'band', stackStrategy: 'all', symbol: 'none', lineStyle: { opacity: 0 }, areaStyle: { color: 'rgba(61, 169, 252, 0.25)' }, itemStyle: { color: 'rgba(61, 169, 252, 0.45)' }, silent: true },
         { name: t('point.series.avg'), type: 'line', data: withGaps.map((r) => pt(r, r.avg)), symbol: 'none', lineStyle: { width: 2, color: '#3da9fc' }, itemStyle: { color: '#3da9fc' }, markLine, markArea },
       ];
     } else {
@@ -270,7 +267,7 @@ export function mountPoint(root, query, enterprise, tag) {
         },
       },
       xAxis: { type: 'time', min: start.getTime(), max: end.getTime(), axisLabel: { hideOverlap: true } },
-      yAxis: { type: 'value', name: unit, min: Number(yMin.toPrecision(6)), max: Number(yMax.toPrecision(6)), scale: true, splitLine: { lineStyle: { color: '#26324a' } } },
+      yAxis: { type: 'value', name: unit, min: yMin, max: yMax, splitLine: { lineStyle: { color: '#26324a' } } },
       dataZoom: [{ type: 'inside' }, { type: 'slider', height: 22, bottom: 12 }],
       series,
       graphic: rows.length ? [] : [{ type: 'text', left: 'center', top: 'middle', style: { text: t('point.no_data'), fill: '#8a97ad', fontSize: 18 } }],
@@ -294,6 +291,23 @@ export function mountPoint(root, query, enterprise, tag) {
     window.removeEventListener('resize', onResize);
     if (chart) chart.dispose();
   };
+}
+
+/** Axis bounds on a 1/2/5 grid that include every value (data and limits) with a margin. */
+function niceBounds(vals) {
+  if (!vals.length) return [0, 1];
+  let lo = Math.min(...vals);
+  let hi = Math.max(...vals);
+  if (lo === hi) { const d = Math.abs(lo) * 0.1 || 1; lo -= d; hi += d; }
+  const raw = (hi - lo) / 6;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw);
+  const round = (v) => Number(v.toPrecision(12));
+  let a = round(Math.floor(lo / step) * step);
+  let b = round(Math.ceil(hi / step) * step);
+  if (lo - a < step * 0.25) a = round(a - step);
+  if (b - hi < step * 0.25) b = round(b + step);
+  return [a, b];
 }
 
 /** For raw readings: a gap is ten typical intervals, and at least a minute. */
