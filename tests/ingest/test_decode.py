@@ -6,6 +6,7 @@ The fast column path is also checked against the per-reading reference path on r
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import numpy as np
@@ -163,6 +164,12 @@ READING_CASES = [
         [],
         id="ts-rfc3339-one-digit-fraction",
     ),
+    pytest.param(
+        msg(r(ts="2025-11-23T10:00:00.12Z")),
+        [(1, T0 - 3, 1.5, False)],
+        [],
+        id="ts-rfc3339-two-digit-fraction",
+    ),
     # a leap second reads as the last millisecond of its minute
     pytest.param(
         msg(r(ts="2025-11-23T10:00:09.500Z")),
@@ -180,6 +187,8 @@ READING_CASES = [
     pytest.param(msg(r(ts="2025-11-23")), [], ["bad_ts"], id="ts-date-only"),
     pytest.param(msg(r(ts="2025-02-30T10:00:00Z")), [], ["bad_ts"], id="ts-no-such-day"),
     pytest.param(msg(r(ts="2025-11-23T24:00:00Z")), [], ["bad_ts"], id="ts-hour-24"),
+    pytest.param(msg(r(ts="2025-11-23T10:60:00Z")), [], ["bad_ts"], id="ts-minute-60"),
+    pytest.param(msg(r(ts="2025-11-23T10:00:61Z")), [], ["bad_ts"], id="ts-second-61"),
     pytest.param(msg(r(ts="2025-11-23T10:00:00+24:00")), [], ["bad_ts"], id="ts-offset-24h"),
     pytest.param(msg(r(ts="2025-11-23T10:00:00+0800")), [], ["bad_ts"], id="ts-offset-no-colon"),
     pytest.param(
@@ -244,6 +253,15 @@ def test_readings(payload: Any, kept: list[tuple[int, int, float, bool]], codes:
     for x in d.rejections:
         assert x.reason and x.index is not None and len(x.excerpt) <= 200
         assert x.reason.startswith(f"readings[{x.index}]")
+
+
+def test_one_local_minute_at_two_offsets_is_two_instants() -> None:
+    # the per-minute cache is keyed by the offset too
+    d = decode(
+        msg(r(ts="2025-11-23T10:00:00.123Z"), r(ts="2025-11-23T10:00:00.123+00:01")),
+        min_ts_ms=T0 - 60_000,
+    )
+    assert d.ts_ms.tolist() == [T0, T0 - 60_000]
 
 
 def test_received_ms_outside_window_is_refused() -> None:
@@ -523,6 +541,24 @@ def check_invariants(payload: bytes, d: Decoded) -> None:
     assert None not in indices and len(set(indices)) == len(indices)
     assert all(0 <= i < n for i in indices if i is not None)
     assert len(d) + len(d.rejections) == n
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+offsets = st.integers(-1439, 1439).map(lambda m: timezone(timedelta(minutes=m)))
+
+
+@FUZZ
+@given(
+    st.datetimes(timezones=offsets),
+    st.sampled_from(["seconds", "milliseconds", "microseconds"]),
+    st.booleans(),
+)
+def test_fuzz_rfc3339_matches_datetime(when: datetime, timespec: str, zulu: bool) -> None:
+    text = when.isoformat(timespec=timespec)
+    if zulu and text.endswith("+00:00"):
+        text = text[:-6] + "Z"
+    shown = datetime.fromisoformat(text)  # what the text says, by CPython's own parser
+    assert dec._parse_rfc3339(text) == (shown - EPOCH) // timedelta(milliseconds=1)
 
 
 @FUZZ
