@@ -50,6 +50,11 @@ class Batch:
     statuses: list[tuple[int, str, str, datetime]] = field(default_factory=list)
 
 
+def _clean(text: str | None) -> str | None:
+    """PostgreSQL text cannot hold NUL: show it instead of failing the batch."""
+    return None if text is None else text.replace("\x00", "\\x00")
+
+
 def _empty_columns() -> ReadingColumns:
     return ReadingColumns(np.empty(0, np.int32), np.empty(0, np.int64),
                           np.empty(0, np.float64), np.empty(0, np.int16))
@@ -177,9 +182,33 @@ class IngestWorker:
         now_ms = time.time_ns() // 1_000_000
         self._switch_registry(now_ms)
         batch = self._decode(items, now_ms)
-        self._commit(conn, batch, now_ms)
+        try:
+            self._commit(conn, batch, now_ms)
+        except psycopg.OperationalError:
+            raise  # the database is away: retry the same batch later
+        except psycopg.Error as exc:
+            # Something in the batch cannot be stored (a poison message): find it alone.
+            conn.rollback()
+            log.warning("batch of %d messages failed (%s); storing them one by one", len(items), exc)
+            self._commit_each(conn, items, now_ms)
         self._retry_items = []
         self.subscriber.ack(items)
+
+    def _commit_each(self, conn: psycopg.Connection, items: list[Inbound], now_ms: int) -> None:
+        """Store messages one at a time; one that still fails is recorded as a rejection."""
+        for item in items:
+            try:
+                self._commit(conn, self._decode([item], now_ms), now_ms)
+            except psycopg.OperationalError:
+                raise
+            except psycopg.Error as exc:
+                conn.rollback()
+                batch = Batch(items=[item], readings=_empty_columns())
+                self._reject(batch, None, None, item.topic, None, "unstorable",
+                             f"message could not be stored: {str(exc).strip()}",
+                             item.payload[:200].decode("utf-8", "replace"))
+                ingest_repo.insert_rejections(conn, batch.rejections)
+                conn.commit()
 
     def _periodic(self, conn: psycopg.Connection) -> None:
         now = time.monotonic()
@@ -255,7 +284,8 @@ class IngestWorker:
     def _reject(self, batch: Batch, enterprise: str | None, gateway: str | None, topic: str,
                 tag: str | None, code: str, reason: str, excerpt: str) -> None:
         self.metrics.rejected.labels(code).inc()
-        batch.rejections.append((enterprise, gateway, topic, tag, code, reason, excerpt))
+        batch.rejections.append(tuple(_clean(x) for x in
+                                      (enterprise, gateway, topic, tag, code, reason, excerpt)))
 
     def _commit(self, conn: psycopg.Connection, batch: Batch, now_ms: int) -> None:
         assert self.engine is not None and self.registry is not None
