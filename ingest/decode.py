@@ -167,13 +167,14 @@ def decode_readings(
 
     A JSON ``null`` for the optional ``ts`` or ``quality`` counts as absent.
     """
-    whole = _reject_message(payload, enterprise, lookup, max_payload)
-    if whole is not None:
-        return _empty([whole])
+    if lookup is None:
+        return _empty([_unknown_enterprise(enterprise, payload)])
+    oversized = _check_size(payload, max_payload)
+    if oversized is not None:
+        return _empty([oversized])
     obj = _parse_json(payload)
     if isinstance(obj, Rejection):
         return _empty([obj])
-    assert lookup is not None  # checked by _reject_message
     readings = _readings_of(obj, payload, max_readings)
     if isinstance(readings, Rejection):
         return _empty([readings])
@@ -195,17 +196,17 @@ def decode_readings(
     return fast if fast is not None else _decode_slow(readings, ctx)
 
 
-def _reject_message(
-    payload: bytes, enterprise: str, lookup: Mapping[str, int] | None, max_payload: int
-) -> Rejection | None:
-    """The checks made before parsing: a registered enterprise, a payload within the size limit."""
-    if lookup is None:
-        return _whole(
-            "unknown_enterprise",
-            f"enterprise {enterprise!r} is not registered; create it with POST /api/v1/enterprises "
-            "and upload its point table, or correct the enterprise in the gateway's topic",
-            payload,
-        )
+def _unknown_enterprise(enterprise: str, payload: bytes) -> Rejection:
+    return _whole(
+        "unknown_enterprise",
+        f"enterprise {enterprise!r} is not registered; create it with POST /api/v1/enterprises "
+        "and upload its point table, or correct the enterprise in the gateway's topic",
+        payload,
+    )
+
+
+def _check_size(payload: bytes, max_payload: int) -> Rejection | None:
+    """Bytes within the size limit (checked before parsing), or the Rejection."""
     if not isinstance(payload, (bytes, bytearray, memoryview)):
         return _whole("not_json", f"payload is a {type(payload).__name__}, not bytes", b"")
     if len(payload) > max_payload:
@@ -603,7 +604,7 @@ def _obj_excerpt(obj: Any) -> str:
         text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
     except (RecursionError, ValueError, TypeError):  # deep nesting; nothing else from parsed JSON
         text = "(not representable)"
-    return text[:_EXCERPT].encode("utf-8", "backslashreplace").decode("utf-8")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")[:_EXCERPT]
 
 
 def _show(x: Any) -> str:
