@@ -207,7 +207,7 @@ export function mountBoard(root, query) {
       <td title="${a.enterprise}">${ent || a.enterprise}${ent ? html` <span class="code">${a.enterprise}</span>` : ''}</td>
       <td title="${a.hazard_source ?? ''}">${hs || a.hazard_source || ''}</td>
       <td>${tag}</td>
-      <td><span class="cond">${a.condition}</span></td>
+      <td><span class="cond">${a.condition}</span>${a.activations > 1 ? html` <span class="reps" title="${t('board.activations', { n: a.activations })}">×${a.activations}</span>` : ''}</td>
       <td>${prioBadge(a.priority)}</td>
       <td>${stateBadge(a.state)}</td>
       <td class="num">${fmtNum(a.value)}</td>

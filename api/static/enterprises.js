@@ -21,6 +21,16 @@ export function levelBadge(level) {
   return html`<span class="badge lvl lvl-${l}">${t('level.' + l)}</span>`;
 }
 
+function chemTitle(c) {
+  const parts = [];
+  if (c.cas) parts.push(`CAS ${c.cas}`);
+  if (num(c.quantity_t) !== null) parts.push(`q = ${fmtNum(c.quantity_t)} t`);
+  if (num(c.critical_t) !== null) parts.push(`Q = ${fmtNum(c.critical_t)} t`);
+  if (num(c.ratio) !== null) parts.push(`q/Q = ${fmtNum(Number(c.ratio).toFixed(3))}`);
+  if (num(c.beta) !== null) parts.push(`β = ${fmtNum(c.beta)}`);
+  return parts.join(' · ');
+}
+
 export function mountEnterprises(root, query) {
   let list = [];
   let openAlarms = [];
@@ -62,8 +72,9 @@ export function mountEnterprises(root, query) {
     if (!list.length) { $('list').innerHTML = html`<div class="muted pad">${t('ent.empty')}</div>`.__raw; return; }
     const openNow = new Set([...root.querySelectorAll('details.ent[open]')].map((d) => d.dataset.code));
     const first = !$('list').querySelector('details.ent');
-    if (first && (list.length <= AUTO_OPEN_MAX)) list.forEach((e) => openNow.add(e.code));
+    // A link to one enterprise opens just that one; a short list opens whole.
     if (first && query.open) openNow.add(query.open);
+    else if (first && list.length <= AUTO_OPEN_MAX) list.forEach((e) => openNow.add(e.code));
     $('list').innerHTML = shown.map((e) => html`
       <details class="ent" data-code="${e.code}" ${raw(openNow.has(e.code) ? 'open' : '')}>
         <summary>
@@ -127,7 +138,7 @@ export function mountEnterprises(root, query) {
           <td>${tCode('unit_type', h.unit_type)}</td>
           <td class="num">${num(h.s) === null ? '' : fmtNum(Number(h.s).toFixed(2))}</td>
           <td class="num">${num(h.r) === null ? '' : fmtNum(Number(h.r).toFixed(2))}</td>
-          <td class="chems">${(h.chemicals || []).map((c) => html`<span class="chem" title="${c.cas || ''}">${c.name}${c.cas ? raw(html` <span class="code">${c.cas}</span>`.__raw) : ''} ${num(c.quantity_t) === null ? '' : fmtNum(c.quantity_t) + ' t'}${num(c.critical_t) !== null ? ` / ${fmtNum(c.critical_t)} t` : ''}</span>`)}</td>
+          <td class="chems">${(h.chemicals || []).map((c) => html`<span class="chem" title="${chemTitle(c)}">${c.name}${c.cas ? raw(html` <span class="code">${c.cas}</span>`.__raw) : ''} ${num(c.quantity_t) === null ? '' : fmtNum(c.quantity_t) + ' t'}${num(c.critical_t) !== null ? ` / ${fmtNum(c.critical_t)} t` : ''}</span>`)}</td>
         </tr>`)}</tbody>
       </table>`;
   }
@@ -149,7 +160,7 @@ export function mountEnterprises(root, query) {
           const worst = alarms[0];
           const latest = p.latest || null;
           return html`<tr class="${worst ? 'prio-' + prioClass(worst.priority) : ''}">
-            <td><a class="tag" href="${href(['point', code, p.tag])}">${p.tag}</a></td>
+            <td><a class="tag" href="${href(['point', code, p.tag])}">${p.tag}</a>${p.in_service === false ? html` <span class="badge st st-OUT_OF_SERVICE">${t('point.out_of_service')}</span>` : ''}</td>
             <td>${p.name || ''}</td>
             <td>${tCode('kind', p.kind)}</td>
             <td>${p.hazard_source ? (hsName.get(p.hazard_source) || p.hazard_source) : ''}</td>

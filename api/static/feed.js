@@ -12,7 +12,7 @@
 // "stream": a snapshot from GET /api/v1/alarms, then one event per alarm
 // change from GET /api/v1/alarms/stream (SSE, read with fetch because
 // EventSource cannot send the bearer token), with a periodic re-snapshot.
-// If the server has no stream yet (404/405/501) it falls back to polling.
+// If the server refuses the stream (any 4xx but 401, or 501) it falls back to polling.
 // Choose with localStorage 'hazmon.feed' = 'poll' | 'stream', or ?feed= in
 // the board's URL.
 
@@ -158,8 +158,10 @@ function streamSource({ query, onItems, onStatus, fallback }) {
         });
       } catch (error) {
         if (stopped) return;
-        if (error && [404, 405, 501].includes(error.status)) { fallback(); return; }
         if (error && error.status === 401) return;
+        // No stream on this server (404/405/501, or 422 where the path falls
+        // through to /alarms/{id}) or not allowed: poll instead.
+        if (error && ((error.status >= 400 && error.status < 500) || error.status === 501)) { fallback(); return; }
         if (error && error.name !== 'AbortError') onStatus({ ok: false, error, mode: 'stream' });
       } finally {
         clearInterval(resyncTimer);

@@ -75,6 +75,7 @@ const zh = {
   'board.feed.poll': '轮询',
   'board.feed.stream': '实时推送',
   'board.stream_lost': '实时推送连接中断，正在重连',
+  'board.activations': '本报警已触发 {n} 次（未关闭期间重复触发）',
 
   'ack.one': '确认',
   'ack.bulk': '确认所选（{n}）',
@@ -126,6 +127,7 @@ const zh = {
   'point.seconds': '{n} 秒',
   'point.per_min': '{n}/分钟',
   'point.not_found': '点位不存在',
+  'point.out_of_service': '停用',
   'point.loading': '正在加载…',
 
   'ent.title': '企业与点位',
@@ -240,6 +242,7 @@ const en = {
   'board.feed.poll': 'polling',
   'board.feed.stream': 'live stream',
   'board.stream_lost': 'Live stream lost, reconnecting',
+  'board.activations': 'activated {n} times while open',
 
   'ack.one': 'Acknowledge',
   'ack.bulk': 'Acknowledge selected ({n})',
@@ -291,6 +294,7 @@ const en = {
   'point.seconds': '{n} s',
   'point.per_min': '{n}/min',
   'point.not_found': 'Point not found',
+  'point.out_of_service': 'out of service',
   'point.loading': 'Loading…',
 
   'ent.title': 'Enterprises and points',

@@ -34,6 +34,7 @@ export function mountPoint(root, query, enterprise, tag) {
   let ctrl = null;
   let disposed = false;
   let rangeChanged = true;
+  let failing = false;
 
   root.innerHTML = html`
     <section class="point">
@@ -71,6 +72,7 @@ export function mountPoint(root, query, enterprise, tag) {
     if (!b || b.dataset.range === range) return;
     range = b.dataset.range;
     rangeChanged = true;
+    failing = false;
     for (const x of $('ranges').children) x.classList.toggle('on', x.dataset.range === range);
     history.replaceState(null, '', href(['point', enterprise, tag], { range }));
     refresh();
@@ -107,12 +109,17 @@ export function mountPoint(root, query, enterprise, tag) {
     if (lib.status === 'rejected') firstError = firstError || lib.reason;
     else if (r.status === 'fulfilled') renderChart((r.value && r.value.items) || [], start, end, spec.bucket);
     else firstError = firstError || r.reason;
-    if (firstError) {
-      reportError(firstError);
-      if (!point && p.status === 'rejected' && p.reason.status === 404) {
-        $('head').innerHTML = html`<div class="err">${t('point.not_found')}: ${enterprise} / ${tag}</div>`.__raw;
-      }
+    if (p.status === 'rejected' && p.reason.status === 404) {
+      // No such point: say so once and stop refreshing.
+      reportError(p.reason);
+      $('head').innerHTML = html`<div class="err">${t('point.not_found')}: ${enterprise} / ${tag}</div>`.__raw;
+      for (const el of root.querySelectorAll('.panel')) el.hidden = true;
+      return;
     }
+    if (a.status === 'rejected' && !alarms.length) $('history').innerHTML = html`<div class="err pad">${a.reason.message || ''}</div>`.__raw;
+    // Tell the user when loading starts failing, not at every automatic refresh.
+    if (firstError && !failing) reportError(firstError);
+    failing = !!firstError;
     refreshTimer = setTimeout(refresh, spec.refresh);
   }
 
@@ -131,7 +138,7 @@ export function mountPoint(root, query, enterprise, tag) {
     const sec = (v) => (num(v) === null ? '—' : t('point.seconds', { n: fmtNum(v) }));
     $('head').innerHTML = html`
       <div class="latest${worst ? ' prio-' + prioClass(worst.priority) : ''}${qualityBad ? ' bad' : ''}">
-        <div class="tagname">${p.tag || tag}</div>
+        <div class="tagname">${p.tag || tag}${p.in_service === false ? html` <span class="badge st st-OUT_OF_SERVICE">${t('point.out_of_service')}</span>` : ''}</div>
         <div class="pname">${p.name || ''}</div>
         ${latest
           ? html`<div class="big">${fmtNum(latest.value)}<span class="unit">${unit}</span></div>
@@ -228,8 +235,14 @@ export function mountPoint(root, query, enterprise, tag) {
     };
 
     // Keep the limit lines in view: the axis spans the data and the limits.
+    // Bad-quality readings (often out of range) do not stretch the axis; they
+    // are drawn apart as grey points.
+    const isBad = (r) => !bucket && r.quality === 'bad';
     const vals = [];
-    for (const r of rows) for (const v of bucket ? [r.min, r.max, r.avg] : [r.value]) if (num(v) !== null) vals.push(Number(v));
+    for (const r of rows) {
+      if (isBad(r)) continue;
+      for (const v of bucket ? [r.min, r.max, r.avg] : [r.value]) if (num(v) !== null) vals.push(Number(v));
+    }
     for (const k of limits) vals.push(num(p[k]));
     const [yMin, yMax] = niceBounds(vals);
 
@@ -242,9 +255,12 @@ export function mountPoint(root, query, enterprise, tag) {
         { name: t('point.series.avg'), type: 'line', data: withGaps.map((r) => pt(r, r.avg)), symbol: 'none', lineStyle: { width: 2, color: '#3da9fc' }, itemStyle: { color: '#3da9fc' }, markLine, markArea },
       ];
     } else {
+      const clamp = (v) => Math.min(Math.max(v, yMin), yMax);
+      const bad = rows.filter(isBad).map((r) => [r.t, clamp(num(r.value) ?? yMin)]);
       series = [
-        { name: t('point.series.value'), type: 'line', data: withGaps.map((r) => pt(r, r.value)), symbol: rows.length < 60 ? 'circle' : 'none', symbolSize: 5, lineStyle: { width: 2, color: '#3da9fc' }, itemStyle: { color: '#3da9fc' }, markLine, markArea },
+        { name: t('point.series.value'), type: 'line', data: withGaps.map((r) => (isBad(r) ? [r.t, null] : pt(r, r.value))), symbol: rows.length < 60 ? 'circle' : 'none', symbolSize: 5, lineStyle: { width: 2, color: '#3da9fc' }, itemStyle: { color: '#3da9fc' }, markLine, markArea },
       ];
+      if (bad.length) series.push({ name: t('point.quality.bad'), type: 'scatter', data: bad, symbolSize: 7, itemStyle: { color: '#8a97ad' } });
     }
     const byTime = new Map(rows.map((r) => [r.t, r]));
     const option = {
@@ -252,7 +268,7 @@ export function mountPoint(root, query, enterprise, tag) {
       animation: false,
       textStyle: { fontSize: 14 },
       grid: { left: 70, right: 110, top: 36, bottom: 70 },
-      legend: { top: 4, data: bucket ? [t('point.series.avg'), t('point.series.band')] : [t('point.series.value')] },
+      legend: { top: 4, data: bucket ? [t('point.series.avg'), t('point.series.band')] : series.map((x) => x.name) },
       tooltip: {
         trigger: 'axis',
         formatter(params) {
@@ -305,8 +321,8 @@ function niceBounds(vals) {
   const round = (v) => Number(v.toPrecision(12));
   let a = round(Math.floor(lo / step) * step);
   let b = round(Math.ceil(hi / step) * step);
-  if (lo - a < step * 0.25) a = round(a - step);
-  if (b - hi < step * 0.25) b = round(b + step);
+  if (lo - a < step * 0.25 && !(lo >= 0 && a - step < 0)) a = round(a - step);   // no negative axis for a non-negative signal
+  if (b - hi < step * 0.25 && !(hi <= 0 && b + step > 0)) b = round(b + step);
   return [a, b];
 }
 
