@@ -24,6 +24,7 @@ from urllib.parse import unquote, urlsplit
 import httpx
 import numpy as np
 import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
 
 from hazmon.errors import BrokerUnavailable, ConfigError, HazmonError, ServiceError
 from simulators.scenario import (
@@ -79,7 +80,7 @@ def default_api_url(env: Mapping[str, str]) -> str:
 
 
 def default_token(env: Mapping[str, str]) -> str | None:
-    """``HAZMON_ADMIN_TOKEN``, else the token ``hazmon serve`` keeps in ``{data_dir}/admin_token``."""
+    """``HAZMON_ADMIN_TOKEN``, else the token ``hazmon serve`` keeps in the data dir."""
     if env.get("HAZMON_ADMIN_TOKEN"):
         return env["HAZMON_ADMIN_TOKEN"]
     try:
@@ -141,22 +142,23 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of ``hazmon simulate``; unset ones are resolved from the environment at run."""
     a = parser.add_argument
     a("--api", metavar="URL", help="hazmon API (default: api_url in {data dir}/runtime.json, "
-      "else http://$HAZMON_HTTP_HOST:$HAZMON_HTTP_PORT)")  # fmt: skip
-    a("--token", help="admin bearer token (default: $HAZMON_ADMIN_TOKEN, else {data dir}/admin_token)")
+      "else http://$HAZMON_HTTP_HOST:$HAZMON_HTTP_PORT)")
+    a("--token", help="admin bearer token "
+      "(default: $HAZMON_ADMIN_TOKEN, else {data dir}/admin_token)")
     a("--mqtt", metavar="URL", help="broker, mqtt://[user:password@]host:port "
-      "(default: $HAZMON_MQTT_URL, else mqtt_url in {data dir}/runtime.json)")  # fmt: skip
+      "(default: $HAZMON_MQTT_URL, else mqtt_url in {data dir}/runtime.json)")
     a("--interval", type=_positive, default=1.0, metavar="S",
-      help="seconds between readings messages of each gateway (default 1)")  # fmt: skip
+      help="seconds between readings messages of each gateway (default 1)")
     a("--duration", type=_non_negative, default=0.0, metavar="S",
-      help="stop after this many seconds (default 0: run until interrupted)")  # fmt: skip
+      help="stop after this many seconds (default 0: run until interrupted)")
     a("--seed", type=int, default=None, help="random seed for a repeatable plant")
     a("--no-setup", action="store_true",
-      help="do not create enterprises, hazard sources and point tables through the API")  # fmt: skip
+      help="do not create enterprises, hazard sources and point tables through the API")
     a("--excursion-every", type=_non_negative, default=180.0, metavar="S",
       help="mean seconds between excursions after the first, which starts within 8 s "
-      "(default 180; 0: no excursions)")  # fmt: skip
+      "(default 180; 0: no excursions)")
     a("--wait", type=_non_negative, default=60.0, metavar="S",
-      help="how long to wait for the API and the broker to come up (default 60)")  # fmt: skip
+      help="how long to wait for the API and the broker to come up (default 60)")
 
 
 # --- setup through the API ---------------------------------------------------------------------
@@ -197,43 +199,43 @@ def wait_for_api(client: httpx.Client, wait_s: float) -> None:
             last = f"{type(exc).__name__}: {exc}"
         if time.monotonic() >= deadline:
             raise ServiceError(f"the hazmon API at {client.base_url} is not ready after "
-                               f"{wait_s:.0f} s ({last}); is `hazmon serve` running?")  # fmt: skip
+                               f"{wait_s:.0f} s ({last}); is `hazmon serve` running?")
         time.sleep(1.0)
 
 
 def setup_enterprise(client: httpx.Client, e: EnterpriseSpec, stale_s: float) -> None:
     """Create the enterprise and its hazard sources if missing, and upload its point table."""
     created = _check(client.post("/api/v1/enterprises", json=e.api_body()),
-                     f"create enterprise {e.code}", (200, 201))  # fmt: skip
+                     f"create enterprise {e.code}", (200, 201))
     _say(f"enterprise {e.code} {e.name}: {'created' if created else 'already there'}")
     for hs in e.hazard_sources:
         r = client.post(f"/api/v1/enterprises/{e.code}/hazard-sources", json=hs.api_body())
         if _check(r, f"create hazard source {e.code}/{hs.code}", (200, 201)):
             body = r.json()
             _say(f"  hazard source {hs.code} {hs.name}: S={body.get('s')} R={body.get('r')} "
-                 f"level {body.get('level')}")  # fmt: skip
+                 f"level {body.get('level')}")
     r = client.put(f"/api/v1/enterprises/{e.code}/points",
                    content=point_table_csv(e, stale_s).encode(),
-                   headers={"Content-Type": "text/csv; charset=utf-8"})  # fmt: skip
+                   headers={"Content-Type": "text/csv; charset=utf-8"})
     if r.status_code == 422:
         raise ServiceError(f"point table of {e.code} rejected: {_detail(r)}")
     _check(r, f"upload the point table of {e.code}", (200, 201))
     counts = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
     _say(f"  point table: {len(e.points)} points "
-         f"(created {counts.get('created')}, updated {counts.get('updated')})")  # fmt: skip
+         f"(created {counts.get('created')}, updated {counts.get('updated')})")
 
 
 def api_client(api_url: str, token: str | None) -> httpx.Client:
     """An HTTP client for the API with the admin token; fail early without a token."""
     if not token:
         raise ConfigError("no admin token: pass --token, set HAZMON_ADMIN_TOKEN, or start "
-                          "`hazmon serve` first (it keeps one in the data dir)")  # fmt: skip
+                          "`hazmon serve` first (it keeps one in the data dir)")
     headers = {"Authorization": f"Bearer {token}"}
     return httpx.Client(base_url=api_url, headers=headers, timeout=15.0)
 
 
 def setup_plant(client: httpx.Client, layout: tuple[EnterpriseSpec, ...], stale_s: float,
-                wait_s: float) -> None:  # fmt: skip
+                wait_s: float) -> None:
     """Make the server know every enterprise, hazard source and point of ``layout``."""
     wait_for_api(client, wait_s)
     for e in layout:
@@ -256,7 +258,7 @@ class GatewayLink:
         self.connected = threading.Event()
         self.ever_connected = self.stopping = False
         client_id = f"hazmon-sim-{enterprise}-{gateway}-{os.getpid()}"
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id)
+        self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
         if target.username is not None:
             self.client.username_pw_set(target.username, target.password)
         if target.tls:
@@ -315,7 +317,7 @@ def connect_all(links: list[GatewayLink], wait_s: float, stop: threading.Event) 
         if time.monotonic() >= deadline:
             t = links[0].target
             raise BrokerUnavailable(f"MQTT broker at {t.host}:{t.port} unreachable after "
-                                    f"{wait_s:.0f} s (set --mqtt or HAZMON_MQTT_URL)")  # fmt: skip
+                                    f"{wait_s:.0f} s (set --mqtt or HAZMON_MQTT_URL)")
         if stop.wait(0.1):
             return
 
@@ -337,12 +339,12 @@ class Counters:
         active = "; ".join(x.describe() for x in plant.active) or "none"
         return (f"{elapsed:.0f} s: {self.messages} messages, {self.readings} readings sent, "
                 f"{self.dropped} dropped; gateways online {online}/{len(links)}; "
-                f"excursions: {active}")  # fmt: skip
+                f"excursions: {active}")
 
 
 def stream(plant: Plant, rng: np.random.Generator, links: dict[tuple[str, str], GatewayLink],
            counters: Counters, interval: float, duration: float,
-           stop: threading.Event) -> None:  # fmt: skip
+           stop: threading.Event) -> None:
     """Step the plant and publish every gateway's readings each ``interval`` until stopped.
 
     The model advances by the wall time actually elapsed, so its dynamics match the readings'
@@ -378,7 +380,11 @@ def _on_sigterm(stop: threading.Event) -> Callable[[], None]:
     if threading.current_thread() is not threading.main_thread():
         return lambda: None
     previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
-    return lambda: signal.signal(signal.SIGTERM, previous)
+
+    def undo() -> None:
+        signal.signal(signal.SIGTERM, previous)
+
+    return undo
 
 
 def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
@@ -407,7 +413,7 @@ def _run(args: argparse.Namespace, stop: threading.Event, env: Mapping[str, str]
     rng = np.random.default_rng(args.seed)
     local = time.localtime()
     plant = Plant(DEMO_PLANT, rng, start_hour=local.tm_hour + local.tm_min / 60,
-                  excursion_every_s=args.excursion_every)  # fmt: skip
+                  excursion_every_s=args.excursion_every)
     links = {key: GatewayLink(*key, target) for key in plant.gateways}
     try:
         connect_all(list(links.values()), args.wait, stop)
@@ -417,7 +423,8 @@ def _run(args: argparse.Namespace, stop: threading.Event, env: Mapping[str, str]
         try:
             stream(plant, rng, links, counters, args.interval, args.duration, stop)
         finally:
-            _say("stopped; " + counters.line(time.monotonic() - started, list(links.values()), plant))
+            elapsed = time.monotonic() - started
+            _say("stopped; " + counters.line(elapsed, list(links.values()), plant))
     finally:
         for link in links.values():
             link.stop()

@@ -25,11 +25,11 @@ import numpy as np
 POINT_COLUMNS: tuple[str, ...] = (
     "tag", "name", "hazard_source", "kind", "unit", "range_low", "range_high",
     "lolo", "lo", "hi", "hihi", "deadband", "on_delay_s", "off_delay_s", "roc_per_min", "stale_s",
-)  # fmt: skip
+)
 CHINESE_COLUMNS: tuple[str, ...] = (
     "位号", "名称", "重大危险源编码", "类型", "单位", "量程下限", "量程上限",
     "低低报", "低报", "高报", "高高报", "回差", "报警延时", "恢复延时", "变化率", "超时",
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -182,17 +182,17 @@ def tank_point_specs(t: TankSpec) -> tuple[PointSpec, ...]:
         t.tag("LT"), f"{t.name}液位", "level", "m", 0.0, h, hs, lolo=_r(0.10 * h),
         lo=_r(0.15 * h), hi=_r(0.80 * h), hihi=_r(0.90 * h), deadband=_r(0.05 * h),
         on_delay_s=60, decimals=3,
-    )  # fmt: skip
+    )
     temp = PointSpec(
         t.tag("TT"), f"{t.name}温度", "temperature", "°C", -20.0, 60.0, hs, hi=t.t_hi,
         hihi=t.t_hihi, deadband=0.8, on_delay_s=60, decimals=2,
-    )  # fmt: skip
+    )
     pressure = PointSpec(
         t.tag("PT"), f"{t.name}压力", "pressure", p_unit, t.p_range[0], t.p_range[1], hs,
         lo=t.p_lo, hi=t.p_hi, hihi=t.p_hihi, deadband=_r(0.02 * p_span), on_delay_s=15,
         # A rise of 40 % of range per minute is a fault or a fire, never the sun.
         roc_per_min=_r(0.4 * p_span) if t.pressure == "vapour" else None, decimals=4,
-    )  # fmt: skip
+    )
     flows = tuple(
         PointSpec(
             t.tag("FT", sfx), f"{t.name}{what}流量", "flow", "m³/h", 0.0, t.flow_range_m3h, hs,
@@ -215,7 +215,7 @@ def combustible(tag: str, name: str, hazard_source: str) -> DetectorSpec:
     point = PointSpec(
         tag, name, "gas", "%LEL", 0.0, 100.0, hazard_source, hi=25.0, hihi=50.0,
         deadband=2.0, on_delay_s=2, off_delay_s=5, decimals=1,
-    )  # fmt: skip
+    )
     return DetectorSpec(point, baseline=0.4, noise=0.3)
 
 
@@ -232,7 +232,7 @@ def toxic(tag: str, name: str, hazard_source: str, gas: str) -> DetectorSpec:
     point = PointSpec(
         tag, name, "toxic_gas", "ppm", 0.0, rng_high, hazard_source, hi=hi, hihi=hihi,
         deadband=band, on_delay_s=2, off_delay_s=5, decimals=dec,
-    )  # fmt: skip
+    )
     return DetectorSpec(point, baseline=base, noise=noise)
 
 
@@ -241,7 +241,7 @@ def oxygen(tag: str, name: str, hazard_source: str) -> DetectorSpec:
     point = PointSpec(
         tag, name, "oxygen", "%VOL", 0.0, 25.0, hazard_source, lo=19.5, hi=23.5,
         deadband=0.2, on_delay_s=2, off_delay_s=5, decimals=2,
-    )  # fmt: skip
+    )
     return DetectorSpec(point, baseline=20.9, noise=0.04)
 
 
@@ -252,7 +252,7 @@ def _cl2_tank(number: str, name: str) -> TankSpec:
         number, name, "HS01", height_m=2.6, volume_m3=50, fill_m3h=15, draw_m3h=6,
         flow_range_m3h=40, pressure="vapour", p_ref=0.673, p_slope=0.0265,
         p_range=(0.0, 2.5), p_lo=None, p_hi=1.0, p_hihi=1.2,
-    )  # fmt: skip
+    )
 
 
 def _meoh_tank(number: str, name: str) -> TankSpec:
@@ -261,7 +261,7 @@ def _meoh_tank(number: str, name: str) -> TankSpec:
         number, name, "HS03", height_m=10.0, volume_m3=1000, fill_m3h=120, draw_m3h=40,
         flow_range_m3h=200, pressure="atmospheric", p_ref=0.4, p_slope=0.03,
         p_range=(-2.0, 6.0), p_lo=-0.5, p_hi=2.0, p_hihi=3.0, t_hi=35.0, t_hihi=40.0,
-    )  # fmt: skip
+    )
 
 
 def _lpg_tank(number: str, name: str) -> TankSpec:
@@ -269,14 +269,14 @@ def _lpg_tank(number: str, name: str) -> TankSpec:
         number, name, "HS01", height_m=9.2, volume_m3=400, fill_m3h=60, draw_m3h=25,
         flow_range_m3h=120, pressure="vapour", p_ref=0.70, p_slope=0.028,
         p_range=(0.0, 2.5), p_lo=None, p_hi=1.2, p_hihi=1.4,
-    )  # fmt: skip
+    )
 
 
 _NH3_TANK = TankSpec(
     "13", "液氨储罐", "HS02", height_m=3.0, volume_m3=100, fill_m3h=20, draw_m3h=8,
     flow_range_m3h=50, pressure="vapour", p_ref=0.857, p_slope=0.0305,
     p_range=(0.0, 2.5), p_lo=None, p_hi=1.4, p_hihi=1.6,
-)  # fmt: skip
+)
 
 # Inventories are design capacity × density × 0.8–0.9 fill. With the residents given, the
 # GB 18218 grades come out different: chlorine level 2, ammonia 3, methanol 4, LPG 3.
@@ -433,8 +433,9 @@ class TankState:
         # Sensor noise (σ, τ) of LT, TT, PT, FT in, FT out; slow enough for no nuisance ROC.
         p_sigma = 0.001 if s.pressure == "vapour" else 0.02
         noise = ((0.0005 * s.height_m, 5.0), (0.05, 30.0), (p_sigma, 10.0),
-                 (0.01 * s.fill_m3h, 5.0), (0.01 * s.draw_m3h, 5.0))  # fmt: skip
-        self.noise = [ou(x, sg, tau, dt, rng) for x, (sg, tau) in zip(self.noise, noise, strict=True)]
+                 (0.01 * s.fill_m3h, 5.0), (0.01 * s.draw_m3h, 5.0))
+        pairs = zip(self.noise, noise, strict=True)
+        self.noise = [ou(x, sigma, tau, dt, rng) for x, (sigma, tau) in pairs]
 
     def values(self) -> list[float]:
         """Measured LT, TT, PT, FT in, FT out (before clipping to the instrument range)."""
@@ -483,7 +484,7 @@ class GasLeak:
         """One line for the console."""
         p = self.point
         return (f"gas leak at {self.enterprise}/{p.tag} to ~{self.peak:.3g} {p.unit} "
-                f"(HI {p.hi:g}, HIHI {p.hihi:g}) for {self.hold_s:.0f} s")  # fmt: skip
+                f"(HI {p.hi:g}, HIHI {p.hihi:g}) for {self.hold_s:.0f} s")
 
     def apply(self, plant: Plant, t: float) -> bool:
         """Add the plume to the detectors; False once it has died away."""
@@ -515,7 +516,7 @@ class PressureSpike:
     def describe(self) -> str:
         """One line for the console."""
         return (f"pressure spike at {self.enterprise}/{self.tank.tag('PT')} +{self.peak:.3g} "
-                f"(HI {self.tank.p_hi:g}, HIHI {self.tank.p_hihi:g}) for {self.hold_s:.0f} s")  # fmt: skip
+                f"(HI {self.tank.p_hi:g}, HIHI {self.tank.p_hihi:g}) for {self.hold_s:.0f} s")
 
     def apply(self, plant: Plant, t: float) -> bool:
         """Add the offset to the tank's pressure; False once it has decayed."""
@@ -558,7 +559,7 @@ class Overfill:
         """One line for the console."""
         hi = level_limits(self.tank)[0]
         return (f"overfill of {self.enterprise}/{self.tank.tag('LT')} to {self.target:.2f} m "
-                f"(HI {hi:g} m)")  # fmt: skip
+                f"(HI {hi:g} m)")
 
     def apply(self, plant: Plant, t: float) -> bool:
         """Drive the tank's flows by phase; False when the level is back below HI."""
@@ -614,7 +615,9 @@ class Plant:
         self.active: list[Excursion] = []
         self.events: list[str] = []
         self.started = 0
-        self.next_excursion_at = rng.uniform(*first_excursion_s) if excursion_every_s > 0 else math.inf
+        self.next_excursion_at = (
+            rng.uniform(*first_excursion_s) if excursion_every_s > 0 else math.inf
+        )
         for e in layout:
             self.points.update({(e.code, p.tag): p for p in e.points})
             for gw in e.gateways:
@@ -628,7 +631,7 @@ class Plant:
         state = TankState(
             spec, level=rng.uniform(0.35, 0.68) * spec.height_m,
             temp=self.ambient(enterprise) + rng.normal(0.0, 1.0), filling=filling,
-        )  # fmt: skip
+        )
         state.inflow, state.outflow = (spec.fill_m3h, 0.0) if filling else (0.0, spec.draw_m3h)
         return state
 
@@ -658,7 +661,7 @@ class Plant:
         self.active = still
         self._maybe_start(rng)
         return {(e.code, g.code): self._gateway_readings(e.code, g, rng)
-                for e in self.layout for g in e.gateways}  # fmt: skip
+                for e in self.layout for g in e.gateways}
 
     def _gateway_readings(
         self, enterprise: str, gw: GatewaySpec, rng: np.random.Generator
@@ -719,7 +722,7 @@ class Plant:
         self, kinds: tuple[str, ...], through_hihi: bool, rng: np.random.Generator
     ) -> GasLeak | None:
         free = [k for k, d in self.detectors.items()
-                if d.spec.point.kind in kinds and k not in self._busy()]  # fmt: skip
+                if d.spec.point.kind in kinds and k not in self._busy()]
         if not free:
             return None
         code, tag = free[int(rng.integers(len(free)))]
@@ -735,9 +738,9 @@ class Plant:
             for n in self._gateway_of(code, tag).detectors
             if n.point.tag != tag and n.point.kind == p.kind
             and n.point.hazard_source == p.hazard_source and (code, n.point.tag) not in self._busy()
-        )  # fmt: skip
+        )
         return GasLeak(code, p, peak - d.baseline, self.t, rng.uniform(8, 15), rng.uniform(30, 90),
-                       rng.uniform(8, 20), neighbours)  # fmt: skip
+                       rng.uniform(8, 20), neighbours)
 
     def _new_spike(self, code: str, tank: TankState, rng: np.random.Generator) -> PressureSpike:
         s = tank.spec
@@ -747,7 +750,7 @@ class Plant:
         else:
             target = min(s.p_hihi + rng.uniform(0.02, 0.1) * span, s.p_range[1] - 0.05 * span)
         return PressureSpike(code, s, target - tank.pressure(), self.t, rng.uniform(8, 20),
-                             rng.uniform(20, 60), rng.uniform(10, 25))  # fmt: skip
+                             rng.uniform(20, 60), rng.uniform(10, 25))
 
     def _gateway_of(self, enterprise: str, tag: str) -> GatewaySpec:
         e = next(e for e in self.layout if e.code == enterprise)

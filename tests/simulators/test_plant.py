@@ -8,11 +8,13 @@ from __future__ import annotations
 import argparse
 import csv
 import io
+import itertools
 import json
 import math
 import re
 import threading
 from collections.abc import Callable
+from pathlib import Path
 
 import httpx
 import numpy as np
@@ -38,7 +40,7 @@ from simulators.scenario import (
 )
 
 KINDS = {"temperature", "pressure", "level", "flow", "gas", "toxic_gas", "oxygen",
-         "composition", "valve", "other"}  # fmt: skip
+         "composition", "valve", "other"}
 TAG = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 TOPIC = re.compile(r"hazmon/v1/[A-Za-z0-9_.-]{1,64}/[A-Za-z0-9_.-]{1,64}/(readings|status)")
 LIMITS = ("lolo", "lo", "hi", "hihi")
@@ -47,7 +49,7 @@ Series = dict[tuple[str, str], list[tuple[float, float]]]  # (enterprise, tag) -
 
 
 def run_plant(plant: Plant, rng: np.random.Generator, seconds: float, dt: float = 1.0,
-              each: Callable[[Plant], bool | None] | None = None) -> Series:  # fmt: skip
+              each: Callable[[Plant], bool | None] | None = None) -> Series:
     """Step ``plant`` until ``seconds`` (or ``each`` says True) and collect every reading."""
     series: Series = {}
     while plant.t < seconds - 1e-9:
@@ -71,10 +73,10 @@ def ended_a_minute_ago() -> Callable[[Plant], bool]:
     return check
 
 
-def quiet_plant(seed: int, **kw: float) -> tuple[Plant, np.random.Generator]:
+def quiet_plant(seed: int) -> tuple[Plant, np.random.Generator]:
     """A plant with no excursions and no bad readings."""
     rng = np.random.default_rng(seed)
-    return Plant(DEMO_PLANT, rng, excursion_every_s=0, bad_quality_prob=0, **kw), rng  # type: ignore[arg-type]
+    return Plant(DEMO_PLANT, rng, excursion_every_s=0, bad_quality_prob=0), rng
 
 
 # --- point tables and API bodies ---------------------------------------------------------------
@@ -85,13 +87,14 @@ def csv_rows(e: EnterpriseSpec) -> list[dict[str, str]]:
     reader = csv.reader(io.StringIO(point_table_csv(e)))
     header = next(reader)
     english = dict(zip(CHINESE_COLUMNS, POINT_COLUMNS, strict=True))
-    return [{english.get(h, h): cell for h, cell in zip(header, row, strict=True)} for row in reader]
+    keys = [english.get(h, h) for h in header]
+    return [dict(zip(keys, row, strict=True)) for row in reader]
 
 
 @pytest.mark.parametrize(("enterprise", "header"), [
     (DEMO_CHEM, CHINESE_COLUMNS),  # the chemical plant uploads with Chinese headers
     (DEMO_GAS, POINT_COLUMNS),  # the gas station with English ones
-])  # fmt: skip
+])
 def test_point_table_header_language(enterprise: EnterpriseSpec, header: tuple[str, ...]) -> None:
     first_line = point_table_csv(enterprise).splitlines()[0]
     assert next(csv.reader([first_line])) == list(header)
@@ -182,7 +185,7 @@ def test_normal_operation_raises_no_alarm(dt: float) -> None:
         assert p.hi is None or max(vs) < p.hi - p.deadband, key
         assert p.lo is None or min(vs) > p.lo + p.deadband, key
         if p.roc_per_min is not None:  # noise is Ornstein-Uhlenbeck: no nuisance ROC at any dt
-            roc = max(abs(b[1] - a[1]) / (b[0] - a[0]) * 60 for a, b in zip(values, values[1:]))
+            roc = max(abs(b[1] - a[1]) / (b[0] - a[0]) * 60 for a, b in itertools.pairwise(values))
             assert roc < 0.5 * p.roc_per_min, key
 
 
@@ -200,7 +203,7 @@ def test_dynamics_move() -> None:
 
 def test_same_seed_same_readings() -> None:
     a, b = (run_plant(Plant(DEMO_PLANT, np.random.default_rng(5)), np.random.default_rng(6), 120)
-            for _ in range(2))  # fmt: skip
+            for _ in range(2))
     assert a == b
 
 
@@ -216,15 +219,15 @@ def test_first_excursion_crosses_hi_then_hihi_within_twenty_seconds(seed: int, d
     series = run_plant(plant, rng, 30, dt)
     crossed = {}
     for key, values in series.items():
-        p = plant.points[key]
-        if p.hi is not None and (t := first_time(values, lambda v, p=p: v >= p.hi)) is not None:
+        hi = plant.points[key].hi
+        if hi is not None and (t := first_time(values, hi.__le__)) is not None:
             crossed[key] = t
     assert crossed and min(crossed.values()) <= 20, crossed
     (key,) = crossed  # one detector only: its neighbours see a fraction below HI
     p = plant.points[key]
-    assert p.kind == "gas"
-    hi_at = crossed[key]
-    hihi_at = first_time(series[key], lambda v: v >= p.hihi)
+    assert p.kind == "gas" and p.hi is not None and p.hihi is not None
+    hi_at, hihi = crossed[key], p.hihi
+    hihi_at = first_time(series[key], lambda v: v >= hihi)
     assert hihi_at is not None and hihi_at <= 30
     # Once over HI it stays over for longer than the on-delay, so the alarm really activates.
     after = [v for t, v in series[key] if hi_at <= t <= hi_at + p.on_delay_s + dt]
@@ -248,10 +251,10 @@ def test_first_excursion_returns_to_normal() -> None:
     ("spike", "PT", 60),  # a pressure spike ramps over HI in seconds
     ("overfill", "LT", 3600),  # an overfill takes as long as the tank takes to fill
     ("leak", "", 60),  # a leak on any detector, toxic ones included
-])  # fmt: skip
+])
 @pytest.mark.parametrize("seed", range(4))
 def test_each_excursion_crosses_hi_and_returns(kind: str, instrument: str, within_s: float,
-                                               seed: int) -> None:  # fmt: skip
+                                               seed: int) -> None:
     plant, rng = quiet_plant(seed)
     run_plant(plant, rng, 5)
     x = plant.start_excursion(kind, rng)
@@ -259,8 +262,10 @@ def test_each_excursion_crosses_hi_and_returns(kind: str, instrument: str, withi
     enterprise = x.equipment[0]
     tag = x.tank.tag(instrument) if instrument else x.equipment[1]  # type: ignore[union-attr]
     p = plant.points[(enterprise, tag)]
+    assert p.hi is not None
+    hi = p.hi
     series = run_plant(plant, rng, 3 * 3600, 1.0, ended_a_minute_ago())[(enterprise, tag)]
-    hi_at = first_time(series, lambda v: v >= p.hi)
+    hi_at = first_time(series, lambda v: v >= hi)
     assert hi_at is not None and hi_at <= 5 + within_s, (x.describe(), max(series))
     assert max(v for _, v in series) < p.range_high  # excursions stay inside the range
     assert not plant.active, "the excursion never ended"
@@ -384,15 +389,15 @@ def test_stream_counts_dropped_messages_and_honours_stop() -> None:
     ({"HAZMON_HTTP_HOST": "0.0.0.0"}, None, "http://127.0.0.1:8000"),  # a listen address
     ({"HAZMON_HTTP_PORT": "9000"}, {"api_url": "http://127.0.0.1:8123"}, "http://127.0.0.1:8123"),
     ({}, {"api_url": "http://0.0.0.0:8123"}, "http://127.0.0.1:8123"),
-])  # fmt: skip
-def test_default_api_url(tmp_path, env: dict[str, str], runtime: dict | None,  # type: ignore[no-untyped-def]
-                         expected: str) -> None:  # fmt: skip
+])
+def test_default_api_url(tmp_path: Path, env: dict[str, str], runtime: dict[str, str] | None,
+                         expected: str) -> None:
     if runtime is not None:
         (tmp_path / "runtime.json").write_text(json.dumps(runtime))
     assert sim.default_api_url({**env, "HAZMON_DATA_DIR": str(tmp_path)}) == expected
 
 
-def test_default_mqtt_url_and_token(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_default_mqtt_url_and_token(tmp_path: Path) -> None:
     env = {"HAZMON_DATA_DIR": str(tmp_path)}
     assert sim.default_mqtt_url(env) == "mqtt://127.0.0.1:1883"
     assert sim.default_token(env) is None
@@ -412,13 +417,13 @@ def test_default_mqtt_url_and_token(tmp_path) -> None:  # type: ignore[no-untype
     ("mqtt://broker", sim.BrokerTarget("broker", 1883)),  # default port
     ("mqtt://u%40x:p%3Aw@broker:1884", sim.BrokerTarget("broker", 1884, "u@x", "p:w")),
     ("mqtts://broker", sim.BrokerTarget("broker", 8883, tls=True)),
-])  # fmt: skip
+])
 def test_broker_url(url: str, expected: sim.BrokerTarget) -> None:
     assert sim.BrokerTarget.parse(url) == expected
 
 
 @pytest.mark.parametrize("url", ["http://broker:1883", "broker:1883", "mqtt://:1883",
-                                 "mqtt://broker:notaport"])  # fmt: skip
+                                 "mqtt://broker:notaport"])
 def test_bad_broker_url(url: str) -> None:
     with pytest.raises(ConfigError):
         sim.BrokerTarget.parse(url)
@@ -443,7 +448,7 @@ def test_arguments() -> None:
 class FakeApi:
     """Answers like the hazmon API; ``existing`` codes answer 409, ``status`` overrides all."""
 
-    def __init__(self, existing: set[str] = frozenset(), status: int | None = None) -> None:  # type: ignore[assignment]
+    def __init__(self, existing: frozenset[str] = frozenset(), status: int | None = None) -> None:
         self.existing, self.status = existing, status
         self.requests: list[httpx.Request] = []
 
@@ -464,7 +469,7 @@ class FakeApi:
 
 def fake_client(api: FakeApi) -> httpx.Client:
     return httpx.Client(base_url="http://hazmon.test", transport=httpx.MockTransport(api),
-                        headers={"Authorization": "Bearer t0ken"})  # fmt: skip
+                        headers={"Authorization": "Bearer t0ken"})
 
 
 def test_setup_creates_everything_in_order() -> None:
@@ -481,12 +486,14 @@ def test_setup_creates_everything_in_order() -> None:
     assert len(calls) == 2 * 2 + len(DEMO_CHEM.hazard_sources) + len(DEMO_GAS.hazard_sources)
     puts = [r for r in api.requests if r.method == "PUT"]
     assert all(r.headers["content-type"].startswith("text/csv") for r in puts)
-    assert puts[0].content.decode().startswith("位号,") and puts[1].content.decode().startswith("tag,")
+    assert puts[0].content.decode().startswith("位号,")  # Chinese headers
+    assert puts[1].content.decode().startswith("tag,")  # English headers
     assert all(r.headers["authorization"] == "Bearer t0ken" for r in api.requests)
 
 
 def test_setup_is_idempotent_on_conflict() -> None:
-    existing = {"/api/v1/enterprises:DEMO-CHEM", "/api/v1/enterprises/DEMO-CHEM/hazard-sources:HS01"}
+    existing = frozenset({"/api/v1/enterprises:DEMO-CHEM",
+                          "/api/v1/enterprises/DEMO-CHEM/hazard-sources:HS01"})
     api = FakeApi(existing)
     sim.setup_plant(fake_client(api), DEMO_PLANT, 30.0, 5.0)
     assert sum(r.method == "PUT" for r in api.requests) == 2  # point tables still uploaded
@@ -497,7 +504,7 @@ def test_setup_is_idempotent_on_conflict() -> None:
     (403, ConfigError),  # token without the admin role
     (422, ServiceError),  # the server rejects what we send: a bug to see, not to skip
     (500, ServiceError),
-])  # fmt: skip
+])
 def test_setup_fails_clearly(status: int, error: type[Exception]) -> None:
     with pytest.raises(error):
         sim.setup_plant(fake_client(FakeApi(status=status)), DEMO_PLANT, 30.0, 5.0)
