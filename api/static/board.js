@@ -36,6 +36,7 @@ export function mountBoard(root, query) {
 
   root.innerHTML = html`
     <section class="board">
+      <div class="offline-banner" id="offline" role="alert" hidden></div>
       <div class="tiles" id="tiles"></div>
       <div class="toolbar">
         <label>${t('filter.enterprise')}<select id="f-enterprise"></select></label>
@@ -287,10 +288,14 @@ export function mountBoard(root, query) {
   function renderStatus(error) {
     const el = $('status');
     const mode = feedModeName === 'stream' ? t('board.feed.stream') : t('board.feed.poll');
+    const banner = $('offline');
+    banner.hidden = !failingSince;
+    $('wrap').classList.toggle('stale', !!failingSince);
     if (failingSince) {
       el.className = 'feed-status bad';
       el.textContent = t('board.offline', { time: fmtClock(failingSince) });
-      if (error && error.message) el.title = error.message;
+      if (error && error.message) { el.title = error.message; banner.dataset.detail = error.message; }
+      banner.textContent = `${t('board.offline', { time: fmtClock(failingSince) })}${banner.dataset.detail ? ' — ' + banner.dataset.detail : ''}`;
     } else {
       el.className = 'feed-status ok';
       el.textContent = lastOk ? `${t('board.updated', { time: fmtClock(lastOk) })} · ${mode}` : '';

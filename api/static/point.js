@@ -61,6 +61,7 @@ export function mountPoint(root, query, enterprise, tag) {
     </section>`.__raw;
 
   const $ = (id) => root.querySelector('#' + id);
+  document.title = `${tag} · hazmon`;
 
   loadEnterprises().then(() => {
     const n = enterpriseName(enterprise);
