@@ -59,9 +59,12 @@ export function mountEnterprises(root, query) {
     const mine = alarmsOf(code);
     if (!mine.length) return html`<span class="muted">${t('ent.open_alarms')}: 0</span>`;
     const by = { high: 0, medium: 0, low: 0, none: 0 };
-    let unack = 0;
-    for (const a of mine) { by[prioClass(a.priority)]++; if (isUnacked(a)) unack++; }
-    return html`<span class="alarm-sum">${unack ? raw('<span class="dot"></span>') : ''}${t('ent.open_alarms')}: <b>${mine.length}</b>
+    let unack = null;             // the most urgent unacknowledged alarm, for the dot's colour
+    for (const a of mine) {
+      by[prioClass(a.priority)]++;
+      if (isUnacked(a) && (!unack || compareAlarms(a, unack) < 0)) unack = a;
+    }
+    return html`<span class="alarm-sum${unack ? ' prio-' + prioClass(unack.priority) : ''}">${unack ? raw('<span class="dot"></span>') : ''}${t('ent.open_alarms')}: <b>${mine.length}</b>
       ${['high', 'medium', 'low'].filter((p) => by[p]).map((p) => html`<span class="badge pr pr-${p}">${tCode('prio', p)} ${by[p]}</span>`)}</span>`;
   }
 
