@@ -18,7 +18,7 @@ from typing import Callable
 import numpy as np
 import psycopg
 
-from alerting.engine import CONDITION_NAMES, NO_TIME, Engine, Transitions
+from alerting.engine import NO_TIME, Engine, Transitions
 from devices.registry import Registry
 
 log = logging.getLogger(__name__)
@@ -51,11 +51,8 @@ def _load_checkpoint(conn: psycopg.Connection, engine: Engine, registry: Registr
     pos = np.minimum(pos, max(ids.size - 1, 0))
     found = (ids[pos] == registry.point_ids) if ids.size else np.zeros(len(registry), bool)
     for key, arr in current.items():
-        old = saved[key]
-        if arr.ndim == 1:
-            arr[found] = old[pos[found]]
-        else:
-            arr[:, found] = old[:, pos[found]]
+        if key in saved.files:  # a key added by a newer engine starts fresh
+            arr[found] = saved[key][pos[found]]
     engine.import_state(current)
     return True
 
@@ -70,11 +67,10 @@ def _seed_from_alarms(conn: psycopg.Connection, engine: Engine, registry: Regist
     for pid, cond in conn.execute(
             "SELECT point_id, condition FROM alarms WHERE active AND point_id IS NOT NULL"):
         i = int(np.searchsorted(registry.point_ids, pid))
-        if i < len(registry) and registry.point_ids[i] == pid and cond in CONDITION_NAMES:
-            c = CONDITION_NAMES.index(cond)
-            state["active"][c, i] = True
-            if c < state["raw"].shape[0]:
-                state["raw"][c, i] = True
+        if i < len(registry) and registry.point_ids[i] == pid and f"active_{cond}" in state:
+            state[f"active_{cond}"][i] = True
+            if f"raw_{cond}" in state:
+                state[f"raw_{cond}"][i] = True
     engine.import_state(state)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import sys
 import threading
 from typing import Sequence
@@ -33,6 +34,9 @@ def serve(settings: Settings, *, simulate: bool = False) -> int:
     from contextlib import ExitStack
 
     settings.data_dir.mkdir(parents=True, exist_ok=True)
+    # SIGTERM unwinds the stack (uvicorn re-raises it after its graceful shutdown), so the
+    # embedded services stop cleanly and the engine saves its checkpoint.
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with ExitStack() as stack:
         db_url, storage = start_storage(settings, stack)
         mqtt_url, broker_kind = start_broker(settings, stack)
@@ -56,6 +60,10 @@ def serve(settings: Settings, *, simulate: bool = False) -> int:
             _start_simulator(stack, server)
         server.run()
     return 0
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 def _announce(api_url: str, mqtt_url: str, timescale: bool, new_token: str | None,

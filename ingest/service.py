@@ -136,6 +136,11 @@ class IngestWorker:
                 self._drop_connection()
                 self.stop_event.wait(backoff)
                 backoff = min(backoff * 2, 10.0)
+            except Exception:  # noqa: BLE001 - the worker must never die
+                log.exception("ingest worker error; retrying in %.1fs", backoff)
+                self._drop_connection()
+                self.stop_event.wait(backoff)
+                backoff = min(backoff * 2, 10.0)
         self._final_checkpoint()
         self._drop_connection()
 
@@ -184,9 +189,9 @@ class IngestWorker:
         batch = self._decode(items, now_ms)
         try:
             self._commit(conn, batch, now_ms)
-        except psycopg.OperationalError:
+        except (psycopg.OperationalError, DatabaseUnavailable):
             raise  # the database is away: retry the same batch later
-        except psycopg.Error as exc:
+        except Exception as exc:  # noqa: BLE001
             # Something in the batch cannot be stored (a poison message): find it alone.
             conn.rollback()
             log.warning("batch of %d messages failed (%s); storing them one by one", len(items), exc)
@@ -199,9 +204,10 @@ class IngestWorker:
         for item in items:
             try:
                 self._commit(conn, self._decode([item], now_ms), now_ms)
-            except psycopg.OperationalError:
+            except (psycopg.OperationalError, DatabaseUnavailable):
                 raise
-            except psycopg.Error as exc:
+            except Exception as exc:  # noqa: BLE001
+                log.exception("message on %s could not be stored", item.topic)
                 conn.rollback()
                 batch = Batch(items=[item], readings=_empty_columns())
                 self._reject(batch, None, None, item.topic, None, "unstorable",
