@@ -91,6 +91,25 @@ def _readings_step(conn: psycopg.Connection) -> None:
         )
 
 
+def _aggregates_step(conn: psycopg.Connection) -> None:
+    """TimescaleDB only: 1-minute and 1-hour continuous aggregates for trends and dashboards."""
+    if not storage_info(conn).timescale:
+        return
+    for name, width, offset, every in (("readings_1m", "1 minute", "1 minute", "1 minute"),
+                                       ("readings_1h", "1 hour", "1 hour", "30 minutes")):
+        conn.execute(
+            f"""CREATE MATERIALIZED VIEW {name} WITH (timescaledb.continuous) AS
+                SELECT point_id, time_bucket('{width}', ts) AS bucket,
+                       min(value) AS min, max(value) AS max, avg(value) AS avg, count(*) AS count
+                FROM readings GROUP BY point_id, bucket WITH NO DATA"""
+        )
+        conn.execute(
+            f"""SELECT add_continuous_aggregate_policy('{name}',
+                    start_offset => interval '3 days', end_offset => interval '{offset}',
+                    schedule_interval => interval '{every}')"""
+        )
+
+
 def _sql_step(name: str) -> Callable[[psycopg.Connection], None]:
     def run(conn: psycopg.Connection) -> None:
         sql = resources.files("hazmon.migrations").joinpath(name).read_text(encoding="utf-8")
@@ -104,6 +123,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[psycopg.Connection], None]]] = [
     (2, "timescaledb extension when available", _timescale_step),
     (3, "readings table", _readings_step),
     (4, "engine checkpoints", _sql_step("004_engine_checkpoint.sql")),
+    (5, "continuous aggregates (TimescaleDB)", _aggregates_step),
 ]
 
 
