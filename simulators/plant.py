@@ -171,6 +171,10 @@ def _detail(response: httpx.Response) -> str:
         return response.text[:500]
 
 
+def _num(value: Any) -> str:
+    return f"{value:.4g}" if isinstance(value, int | float) else str(value)
+
+
 def _check(response: httpx.Response, what: str, ok: tuple[int, ...]) -> bool:
     """True when created/updated, False on 409 (already there); raise on anything else."""
     if response.status_code in ok:
@@ -212,8 +216,10 @@ def setup_enterprise(client: httpx.Client, e: EnterpriseSpec, stale_s: float) ->
         r = client.post(f"/api/v1/enterprises/{e.code}/hazard-sources", json=hs.api_body())
         if _check(r, f"create hazard source {e.code}/{hs.code}", (200, 201)):
             body = r.json()
-            _say(f"  hazard source {hs.code} {hs.name}: S={body.get('s')} R={body.get('r')} "
-                 f"level {body.get('level')}")
+            _say(f"  hazard source {hs.code} {hs.name}: S={_num(body.get('s'))} "
+                 f"R={_num(body.get('r'))} level {body.get('level')}")
+        else:
+            _say(f"  hazard source {hs.code} {hs.name}: already there")
     r = client.put(f"/api/v1/enterprises/{e.code}/points",
                    content=point_table_csv(e, stale_s).encode(),
                    headers={"Content-Type": "text/csv; charset=utf-8"})

@@ -602,7 +602,7 @@ class Plant:
         start_hour: float = 10.0,
         excursion_every_s: float = 180.0,
         first_excursion_s: tuple[float, float] = (4.0, 8.0),
-        bad_quality_prob: float = 0.002,
+        bad_quality_prob: float = 0.0005,
         max_active: int = 2,
     ) -> None:
         self.layout, self.t, self.start_hour = layout, 0.0, start_hour
