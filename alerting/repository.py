@@ -36,10 +36,11 @@ def _event(cur: psycopg.Cursor[Any], alarm_id: int, actor: str, action: str, bef
     cur.execute(
         """INSERT INTO alarm_events (alarm_id, actor, action, from_state, to_state, value,
                                      reading_ts, comment)
-           VALUES (%s, %s, %s, %s, %s, %s, %s, %s)""",
+           VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id""",
         (alarm_id, actor, action, before, after, value, reading_ts, comment),
     )
-    cur.execute("SELECT pg_notify(%s, %s)", (ALARMS_CHANNEL, str(alarm_id)))
+    event_id = cur.fetchone()["id"]  # type: ignore[index]
+    cur.execute("SELECT pg_notify(%s, %s)", (ALARMS_CHANNEL, f"{alarm_id}:{event_id}"))
 
 
 def record_condition(conn: psycopg.Connection, *, enterprise_id: int, point_id: int | None,

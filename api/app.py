@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
 from importlib import resources
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.deps import Services
+from api.events import AlarmBroadcaster
 from api.routes import alarms, enterprises, health, points, rejections
 from hazmon.errors import Conflict, DatabaseUnavailable, HazmonError, InputError, NotFound
 
@@ -34,7 +37,16 @@ def _error_response(exc: HazmonError) -> JSONResponse:
 
 def create_app(services: Services) -> FastAPI:
     """Build the API around already-started services."""
-    app = FastAPI(title="hazmon", version="0.1.0",
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        broadcaster = AlarmBroadcaster(services.db_url)
+        app.state.broadcaster = broadcaster
+        if services.db_url:
+            broadcaster.start()
+        yield
+        await broadcaster.stop()
+
+    app = FastAPI(title="hazmon", version="0.1.0", lifespan=lifespan,
                   description="Monitoring and ISA-18.2 alarming for major hazard sources")
     app.state.services = services
 

@@ -25,6 +25,7 @@ class Services:
     metrics_registry: CollectorRegistry
     storage: StorageInfo
     ingest: Any = None                      # IngestService when ingest runs in this process
+    db_url: str = ""                        # for the alarm-change listener (LISTEN needs its own)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def broker_connected(self) -> bool | None:

@@ -49,13 +49,15 @@ def serve(settings: Settings, *, simulate: bool = False) -> int:
         ingest.start()
         stack.callback(ingest.stop)
         services = Services(pool=pool_for_api(db_url, stack), admin_token=token,
-                            metrics_registry=registry, storage=storage, ingest=ingest)
+                            metrics_registry=registry, storage=storage, ingest=ingest,
+                            db_url=db_url)
         app = create_app(services)
         api_url = f"http://{settings.http_host}:{settings.http_port}"
         write_runtime(settings, api_url, mqtt_url)
         _announce(api_url, mqtt_url, storage.timescale, token if new else None, settings)
         server = uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
-                                               log_level="warning", access_log=False))
+                                               log_level="warning", access_log=False,
+                                               timeout_graceful_shutdown=5))
         if simulate:
             _start_simulator(stack, server)
         server.run()

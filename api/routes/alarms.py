@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import asyncio
+from typing import Annotated, Any, AsyncIterator
 
-from fastapi import APIRouter, Body, Query
+from fastapi import APIRouter, Body, Header, Query, Request
+from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from alerting import lifecycle
 from alerting import repository as repo
-from api.deps import DbDep, PrincipalDep
+from api.deps import DbDep, PrincipalDep, ServicesDep
+from api.events import AlarmEvent, missed_events
 from api.schemas import AckRequest, AlarmEventPublic, AlarmPublic, Items
 from hazmon.errors import InputError
 
@@ -56,6 +60,77 @@ def list_alarms(
     return {"items": repo.list_alarms(conn, states=states, enterprise=enterprise,
                                       hazard_source=hazard_source, tag=tag, condition=condition,
                                       limit=limit)}
+
+
+@router.get("/stream", response_class=StreamingResponse, responses={
+    200: {"content": {"text/event-stream": {}}, "description": "one `alarm` event per change"}})
+async def stream_alarms(
+    request: Request, services: ServicesDep, _: PrincipalDep,
+    state: str | None = None, enterprise: str | None = None, hazard_source: str | None = None,
+    tag: str | None = None, condition: str | None = None,
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """Server-sent events, one per alarm change (data: the alarm as in the list), filtered like
+    the list. Resumable: send ``Last-Event-ID`` to get the changes missed since."""
+    states = _states(state)
+    if condition is not None and condition not in lifecycle.CONDITIONS:
+        raise InputError(f"condition {condition!r} is not one of {', '.join(lifecycle.CONDITIONS)}")
+    after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+
+    def prepare() -> list[AlarmEvent]:
+        with services.pool.connection(timeout=10) as conn:
+            _check_known(conn, enterprise, hazard_source, tag)
+            return missed_events(conn, after) if after is not None else []
+
+    broadcaster = request.app.state.broadcaster
+    queue = broadcaster.subscribe()  # before reading the log, so nothing falls in between
+    try:
+        missed = await run_in_threadpool(prepare)
+    except Exception:
+        broadcaster.unsubscribe(queue)
+        raise
+    wanted = {"enterprise": enterprise, "hazard_source": hazard_source, "tag": tag,
+              "condition": condition}
+
+    def matches(alarm: dict[str, Any]) -> bool:
+        return (states is None or alarm["state"] in states) and all(
+            v is None or alarm[k] == v for k, v in wanted.items())
+
+    async def events() -> AsyncIterator[str]:
+        last = after or 0
+        try:
+            yield "retry: 3000\n\n"
+            for ev in missed:
+                last = ev.event_id
+                if matches(ev.alarm):
+                    yield _sse(ev)
+            while True:
+                try:
+                    ev = await asyncio.wait_for(queue.get(), KEEPALIVE_S)
+                except TimeoutError:
+                    if queue not in broadcaster.subscribers:
+                        return  # cut off for being slow: the client resumes with Last-Event-ID
+                    yield ": keepalive\n\n"
+                    continue
+                if ev is None:
+                    return
+                if ev.event_id > last:
+                    last = ev.event_id
+                    if matches(ev.alarm):
+                        yield _sse(ev)
+        finally:
+            broadcaster.unsubscribe(queue)
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+KEEPALIVE_S = 15
+
+
+def _sse(ev: AlarmEvent) -> str:
+    data = AlarmPublic.model_validate(ev.alarm).model_dump_json()
+    return f"id: {ev.event_id}\nevent: alarm\ndata: {data}\n\n"
 
 
 @router.get("/{alarm_id}", response_model=AlarmPublic)
