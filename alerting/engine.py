@@ -24,6 +24,7 @@ CONDITION_NAMES: tuple[str, ...] = CONDITIONS + ("STALE",)
 LIMIT_CONDITIONS: tuple[int, ...] = (HIHI, HI, LO, LOLO)
 LIMIT_FIELDS: tuple[str, ...] = ("hihi", "hi", "lo", "lolo")
 NO_TIME = int(np.iinfo(np.int64).min)  # "never": no reading judged / no arrival yet
+RUN_START_NEVER = -(2**62)  # run start of a fresh point: any delay has long elapsed, no overflow
 
 _FLOAT_FIELDS = ("hihi", "hi", "lo", "lolo", "deadband", "range_low", "range_high", "roc_per_min")
 _INT_FIELDS = ("on_delay_ms", "off_delay_ms", "stale_ms")
@@ -112,7 +113,7 @@ class Transitions:
             np.asarray(limit, np.float64),
         )
         if len(t) > 1:
-            order = np.lexsort((t.cond, t.ts_ms, t.point))
+            order = _order_by(t.point, t.ts_ms, t.cond)
             t = cls(*(getattr(t, f.name)[order] for f in fields(cls)))
         return t
 
@@ -124,6 +125,22 @@ class Transitions:
                 self.point, self.ts_ms, self.cond, self.active, self.value, self.limit
             )
         ]
+
+
+def _order_by(point: np.ndarray, ts: np.ndarray, cond: np.ndarray) -> np.ndarray:
+    """Stable order by (point, ts, cond): one sort of a packed int64 key when it fits, else lexsort."""
+    m = len(point)
+    bi, bp = (m - 1).bit_length(), int(point.max()).bit_length()
+    tmin = int(ts.min())
+    bt = (int(ts.max()) - tmin).bit_length()
+    if point.min() < 0 or bp + bt + 3 + bi > 63:
+        return np.lexsort((cond, ts, point))
+    key = np.left_shift(point, bt + 3 + bi, dtype=np.int64)
+    key |= (ts - tmin) << (3 + bi)
+    key |= cond.astype(np.int64) << bi
+    key |= np.arange(m)
+    key.sort()
+    return key & ((1 << bi) - 1)
 
 
 @dataclass
@@ -144,83 +161,150 @@ class _Batch:
     p: np.ndarray  # int32 point
     t: np.ndarray  # int64 ts_ms
     v: np.ndarray  # float64 value
-    q: np.ndarray  # bool: quality bad
-    starts: np.ndarray  # int64 index of each segment's first reading
-    pts: np.ndarray  # int32 point of each segment
+    q: np.ndarray | None  # bool quality bad, None when all good
+    starts: np.ndarray  # index of each segment's first reading
+    ends: np.ndarray  # index of each segment's last reading
+    lens: np.ndarray  # readings per segment
+    pts: np.ndarray  # point of each segment
 
     @classmethod
-    def of(cls, p: np.ndarray, t: np.ndarray, v: np.ndarray, q: np.ndarray) -> _Batch:
+    def of(cls, p: np.ndarray, t: np.ndarray, v: np.ndarray, q: np.ndarray | None) -> _Batch:
         """Cut sorted readings into segments."""
         newseg = np.empty(len(p), bool)
         newseg[:1] = True
         np.not_equal(p[1:], p[:-1], out=newseg[1:])
         starts = np.flatnonzero(newseg)
-        return cls(p, t, v, q, starts, p[starts])
+        ends = np.append(starts[1:], len(p)) - 1
+        return cls(p, t, v, q, starts, ends, ends - starts + 1, p[starts])
 
     def __len__(self) -> int:
         return len(self.p)
 
-    @property
-    def lens(self) -> np.ndarray:
-        """Readings per segment."""
-        return np.diff(self.starts, append=len(self.p))
-
-    @property
-    def ends(self) -> np.ndarray:
-        """Index of each segment's last reading."""
-        return np.append(self.starts[1:], len(self.p)) - 1
-
     def take(self, keep: np.ndarray) -> _Batch:
         """The readings where ``keep`` is True (segments recomputed)."""
-        return _Batch.of(self.p[keep], self.t[keep], self.v[keep], self.q[keep])
+        q = None if self.q is None else self.q[keep]
+        return _Batch.of(self.p[keep], self.t[keep], self.v[keep], q)
 
     def per_reading(self, seg_values: np.ndarray) -> np.ndarray:
         """Broadcast one value per segment to its readings."""
         return np.repeat(seg_values, self.lens)
 
+    def segment_of(self, pos: np.ndarray) -> np.ndarray:
+        """Segment number of reading positions."""
+        return np.searchsorted(self.starts, pos, side="right") - 1
 
-def _sort_batch(point: np.ndarray, ts: np.ndarray, n: int) -> tuple[np.ndarray, ...]:
+    def changes(self, x: np.ndarray, seed: np.ndarray) -> np.ndarray:
+        """Positions where x differs from the reading before (from the seed at segment starts)."""
+        return _changes(x, self.starts, seed)
+
+    def last_marked(self, marked: np.ndarray, pos: np.ndarray) -> np.ndarray:
+        """Per position, the last marked reading at or before it in its segment, or -1.
+
+        ``marked`` is the sorted array of marked positions (np.flatnonzero of a mask).
+        """
+        k = np.searchsorted(marked, pos, side="right") - 1
+        found = marked[np.maximum(k, 0)] if len(marked) else np.full(len(pos), -1)
+        ok = (k >= 0) & (found >= self.starts[self.segment_of(pos)])
+        return np.where(ok, found, -1)
+
+
+class _Scratch:
+    """Work buffers reused from batch to batch: a fresh 8 MB array costs more in page
+    faults than the numpy pass that fills it. Never part of a result or of the state."""
+
+    def __init__(self) -> None:
+        self._bufs: dict[str, np.ndarray] = {}
+
+    def get(self, slot: str, m: int, dtype: type) -> np.ndarray:
+        """An uninitialised array of m items, valid until the slot is asked for again."""
+        nbytes = m * np.dtype(dtype).itemsize
+        buf = self._bufs.get(slot)
+        if buf is None or buf.nbytes < nbytes:
+            buf = self._bufs[slot] = np.empty(nbytes, np.uint8)
+        return buf[:nbytes].view(dtype)
+
+
+def _sort_batch(point, ts, n, scratch):  # type: ignore[no-untyped-def]
     """(p, t, src): the batch ordered by (point, ts, batch position); src = batch position.
 
     One np.sort of a packed int64 key (point | ts - min | position) when it fits in
-    63 bits, which it does for any batch spanning less than a few days; else lexsort.
+    63 bits, which it does for batches spanning up to days; else lexsort. src is
+    None when the batch is already in order. t and src live in ``scratch``.
     """
     m = len(point)
+    if (point[1:] >= point[:-1]).all() and not (
+        (point[1:] == point[:-1]) & (ts[1:] < ts[:-1])
+    ).any():
+        return point, ts, None
     bi, bp = (m - 1).bit_length(), max(n - 1, 0).bit_length()
     tmin = int(ts.min())
     bt = (int(ts.max()) - tmin).bit_length()
-    if bp + bt + bi <= 63:
-        key = point.astype(np.int64) << (bt + bi)
-        key |= (ts - tmin) << bi
-        key |= np.arange(m, dtype=np.int64)
-        key.sort()
-        src = key & ((1 << bi) - 1)
-        t = ((key >> bi) & ((1 << bt) - 1)) + tmin
-        return (key >> (bt + bi)).astype(np.int32), t, src
-    src = np.lexsort((ts, point))
-    return point[src], ts[src], src
+    if bp + bt + bi > 63:
+        src = np.lexsort((ts, point))
+        return point[src], ts[src], src
+    key = np.left_shift(point, bt + bi, out=scratch.get("key", m, np.int64), dtype=np.int64)
+    src = np.subtract(ts, tmin, out=scratch.get("src", m, np.int64))
+    src <<= bi
+    key |= src
+    key |= _iota(m)
+    key.sort()
+    p = np.right_shift(key, bt + bi, out=np.empty(m, np.int32), casting="unsafe")
+    np.bitwise_and(key, (1 << bi) - 1, out=src)
+    key >>= bi  # key becomes t
+    key &= (1 << bt) - 1
+    key += tmin
+    return p, key, src
+
+
+_IOTA: dict[str, np.ndarray] = {}
+
+
+def _iota(m: int, dtype: type = np.int64) -> np.ndarray:
+    """A read-only 0..m-1 (cached: a batch needs it several times)."""
+    name = np.dtype(dtype).name
+    a = _IOTA.get(name)
+    if a is None or len(a) < m:
+        a = np.arange(max(m, 2 * len(a) if a is not None else 0), dtype=dtype)
+        a.flags.writeable = False
+        _IOTA[name] = a
+    return a[:m]
+
+
+def _change_mask(x: np.ndarray, starts: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """Where x differs from the element before (from the seed at segment starts)."""
+    d = np.empty(len(x), bool)
+    np.not_equal(x[1:], x[:-1], out=d[1:])
+    d[starts] = x[starts] != seed
+    return d
+
+
+def _changes(x: np.ndarray, starts: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """Positions where x differs from the element before (from the seed at segment starts)."""
+    return np.flatnonzero(_change_mask(x, starts, seed))
 
 
 def _fill(mark: np.ndarray, vals: np.ndarray) -> np.ndarray:
     """Forward fill: vals at the last marked index at or before each index (mark[0] True)."""
-    idx = np.arange(len(mark), dtype=np.int64 if len(mark) >= 2**31 else np.int32)
-    idx *= mark
+    idx = np.multiply(_iota(len(mark), np.int64 if len(mark) >= 2**31 else np.int32), mark)
     np.maximum.accumulate(idx, out=idx)
     return vals[idx]
 
 
-def _previous(x: np.ndarray, starts: np.ndarray, seed: np.ndarray) -> np.ndarray:
-    """x shifted by one reading within segments, the seed at each segment's start."""
-    prev = np.empty_like(x)
-    prev[1:] = x[:-1]
-    prev[starts] = seed
-    return prev
+def _seeded_fill(mark: np.ndarray, vals: np.ndarray, starts: np.ndarray, seed: np.ndarray) -> np.ndarray:
+    """Forward fill of vals over marked readings within segments, from the seed at each start.
+
+    Overwrites ``mark`` and ``vals``.
+    """
+    seedless = ~mark[starts]
+    vals[starts[seedless]] = seed[seedless]
+    mark[starts] = True
+    return _fill(mark, vals)
 
 
 def _expand(starts: np.ndarray, lens: np.ndarray) -> np.ndarray:
     """Reading indices of the segments given by starts/lens, concatenated."""
     offs = np.cumsum(lens) - lens
-    return np.arange(int(lens.sum()), dtype=np.int64) + np.repeat(starts - offs, lens)
+    return _iota(int(lens.sum())) + np.repeat(starts - offs, lens)
 
 
 class _Out:
@@ -251,7 +335,7 @@ def _fresh_state(n: int, now_ms: int | None) -> dict[str, np.ndarray]:
         "last_good_ts": np.full(n, NO_TIME, np.int64),
         "last_good_value": np.full(n, np.nan),
         "raw": np.zeros((4, n), bool),
-        "run_start": np.zeros((4, n), np.int64),
+        "run_start": np.full((4, n), RUN_START_NEVER, np.int64),
         "active": np.zeros((7, n), bool),
     }
 
@@ -264,6 +348,7 @@ class Engine:
         self._cfg = config.checked()
         self._s = _fresh_state(len(self._cfg), now_ms)
         self._generation = 0
+        self._scratch = _Scratch()
 
     @property
     def n(self) -> int:
@@ -283,8 +368,10 @@ class Engine:
         out, patch = _Out(), []
         if not len(point):
             return Judgement(Transitions.empty(), 0, 0, patch, self._generation)
-        p, t, src = _sort_batch(point, ts_ms, self.n)
-        arrived = _Batch.of(p, t, value[src], bad[src])
+        p, t, src = _sort_batch(point, ts_ms, self.n, self._scratch)
+        q = (bad if src is None else bad[src]) if bad.any() else None
+        v = value if src is None else np.take(value, src, out=self._scratch.get("v", len(p), float), mode="clip")
+        arrived = _Batch.of(p, t, v, q)
         dup, skip = self._skipped(arrived)
         j = arrived if skip is None else arrived.take(~skip)
         patch.append(("last_arrival", -1, arrived.pts, np.full(len(arrived.pts), arrival_ms)))
@@ -292,14 +379,11 @@ class Engine:
         if len(j):
             patch.append(("last_ts", -1, j.pts, j.t[j.ends]))
             seg_lo, seg_hi = np.minimum.reduceat(j.v, j.starts), np.maximum.reduceat(j.v, j.starts)
-            bad = self._judge_bad(j, seg_lo, seg_hi, out, patch)
-            g = j
-            if bad is not None:  # limits and ROC are judged on good readings only
-                g = j.take(~bad)
-                seg_lo, seg_hi = np.minimum.reduceat(g.v, g.starts), np.maximum.reduceat(g.v, g.starts)
-            if len(g):
-                self._judge_roc(g, out, patch)
-                self._judge_limits(g, seg_lo, seg_hi, out, patch)
+            bad_mask = self._judge_bad(j, seg_lo, seg_hi, out, patch)
+            good = None if bad_mask is None else ~bad_mask
+            self._judge_roc(j, good, out, patch)
+            for c in LIMIT_CONDITIONS:
+                self._judge_limit(j, good, c, seg_lo, seg_hi, out, patch)
         return Judgement(out.transitions(), len(j), len(arrived) - len(j), patch, self._generation)
 
     def apply(self, j: Judgement) -> None:
@@ -433,62 +517,83 @@ class Engine:
     def _judge_bad(self, j, seg_lo, seg_hi, out, patch):  # type: ignore[no-untyped-def]
         """BAD per judged reading (quality bad, not finite, outside the range); the bad mask or None."""
         rlo, rhi = self._cfg.range_low[j.pts], self._cfg.range_high[j.pts]
-        bad = j.q.copy()
-        if not np.isfinite(seg_lo).all() or not np.isfinite(seg_hi).all():
+        bad = np.zeros(len(j), bool) if j.q is None else j.q.copy()
+        if not (np.isfinite(seg_lo).all() and np.isfinite(seg_hi).all()):
             bad |= ~np.isfinite(j.v)
             bad |= (j.v < j.per_reading(rlo)) | (j.v > j.per_reading(rhi))
         else:  # only segments whose extremes leave the range hold out-of-range readings
             sel = np.flatnonzero((seg_lo < rlo) | (seg_hi > rhi))
             if len(sel):
-                lens = j.lens[sel]
-                idx = _expand(j.starts[sel], lens)
+                idx = _expand(j.starts[sel], j.lens[sel])
                 v = j.v[idx]
-                bad[idx] |= (v < np.repeat(rlo[sel], lens)) | (v > np.repeat(rhi[sel], lens))
+                bad[idx] |= (v < np.repeat(rlo[sel], j.lens[sel])) | (v > np.repeat(rhi[sel], j.lens[sel]))
         any_bad = bool(bad.any())
         seed = self._s["active"][BAD][j.pts]
         if any_bad or seed.any():
-            ch = np.flatnonzero(bad != _previous(bad, j.starts, seed))
+            ch = j.changes(bad, seed)
             out.add(j, ch, BAD, bad[ch], np.full(len(ch), np.nan))
             patch.append(("active", BAD, j.pts, bad[j.ends]))
         return bad if any_bad else None
 
-    def _judge_roc(self, g: _Batch, out: _Out, patch: list) -> None:  # type: ignore[type-arg]
-        """ROC between consecutive good readings; the first ever good reading is not judged."""
-        ends = g.ends
-        patch.append(("last_good_ts", -1, g.pts, g.t[ends]))
-        patch.append(("last_good_value", -1, g.pts, g.v[ends]))
-        thr = self._cfg.roc_per_min[g.pts]
-        seed = self._s["active"][ROC][g.pts]
+    def _judge_roc(self, j, good, out, patch):  # type: ignore[no-untyped-def]
+        """ROC between consecutive good readings; the first ever good reading is not judged.
+
+        The rate is computed at every reading from its predecessor; where that is not
+        the previous good reading (segment starts, after bad readings) it is fixed up.
+        """
+        seed_t, seed_v = self._s["last_good_ts"][j.pts], self._s["last_good_value"][j.pts]
+        good_at = None if good is None else np.flatnonzero(good)
+        last = j.ends
+        if good_at is not None:  # segments ending in a bad reading: their last good one, or -1
+            last = last.copy()
+            bad_end = np.flatnonzero(~good[last])
+            last[bad_end] = j.last_marked(good_at, last[bad_end])
+        if good_at is None:
+            patch.append(("last_good_ts", -1, j.pts, j.t[last]))
+            patch.append(("last_good_value", -1, j.pts, j.v[last]))
+        else:
+            has = last >= 0
+            patch.append(("last_good_ts", -1, j.pts, np.where(has, j.t[last], seed_t)))
+            patch.append(("last_good_value", -1, j.pts, np.where(has, j.v[last], seed_v)))
+        thr = self._cfg.roc_per_min[j.pts]
+        seed = self._s["active"][ROC][j.pts]
         if np.isnan(thr).all() and not seed.any():
             return
-        prev_t = _previous(g.t, g.starts, self._s["last_good_ts"][g.pts])
-        first = g.starts[prev_t[g.starts] == NO_TIME]  # no earlier good reading ever
-        prev_t[first] = g.t[first] - 1000  # any Δt > 0; overwritten with the seed below
-        prev_v = _previous(g.v, g.starts, self._s["last_good_value"][g.pts])
-        rate = np.abs((g.v - prev_v) / ((g.t - prev_t) / 1000.0)) * 60.0
-        roc = rate >= g.per_reading(thr)
-        roc[first] = seed[np.searchsorted(g.starts, first)]
-        ch = np.flatnonzero(roc != _previous(roc, g.starts, seed))
-        out.add(g, ch, ROC, roc[ch], self._cfg.roc_per_min[g.p[ch]])
-        patch.append(("active", ROC, g.pts, roc[ends]))
+        fix, seg, prev_t, prev_v = j.starts, _iota(len(j.starts)), seed_t, seed_v
+        if good_at is not None:  # good readings right after a bad one, past their segment start
+            after_bad = np.zeros(len(j), bool)
+            np.greater(good[1:], good[:-1], out=after_bad[1:])
+            after_bad[j.starts] = False
+            pos = np.flatnonzero(after_bad)
+            k = j.last_marked(good_at, pos - 1)
+            s = j.segment_of(pos)
+            fix, seg = np.concatenate([fix, pos]), np.concatenate([seg, s])
+            prev_t = np.concatenate([seed_t, np.where(k >= 0, j.t[k], seed_t[s])])
+            prev_v = np.concatenate([seed_v, np.where(k >= 0, j.v[k], seed_v[s])])
+        first = prev_t == NO_TIME  # no earlier good reading ever: not judged, seed kept
+        prev_t = np.where(first, j.t[fix] - 1000, prev_t)
+        roc = _roc_states(j, fix, prev_t, prev_v, thr, self._scratch)
+        roc[fix[first]] = seed[seg[first]]
+        if good_at is not None:  # a bad reading holds the state of the last good one before it
+            bad_at = np.flatnonzero(~good)
+            k = j.last_marked(good_at, bad_at)
+            roc[bad_at] = np.where(k >= 0, roc[k], seed[j.segment_of(bad_at)])
+        ch = j.changes(roc, seed)
+        out.add(j, ch, ROC, roc[ch], self._cfg.roc_per_min[j.p[ch]])
+        patch.append(("active", ROC, j.pts, roc[j.ends]))
 
-    def _judge_limits(self, g, seg_lo, seg_hi, out, patch):  # type: ignore[no-untyped-def]
-        """HIHI/HI/LO/LOLO on the good readings ``g``; only segments that can change are worked."""
-        lens = g.lens
-        for c in LIMIT_CONDITIONS:
-            self._judge_limit(g, c, lens, seg_lo, seg_hi, out, patch)
-
-    def _judge_limit(self, g, c, lens, seg_lo, seg_hi, out, patch):  # type: ignore[no-untyped-def]
-        """One limit: hysteresis forward fill over the segments that are not quiet."""
+    def _judge_limit(self, j, good, c, seg_lo, seg_hi, out, patch):  # type: ignore[no-untyped-def]
+        """One limit: hysteresis and delays as forward fills, over the segments that can change."""
         high = c in (HIHI, HI)
-        lim = self._cfg.limit(c)[g.pts]
-        db = self._cfg.deadband[g.pts]
+        lim = self._cfg.limit(c)[j.pts]
+        db = self._cfg.deadband[j.pts]
         reset = lim - db if high else lim + db
         reset[np.isnan(lim)] = np.inf if high else -np.inf  # an unconfigured limit always resets
-        raw0 = self._s["raw"][c][g.pts]
-        al0 = self._s["active"][c][g.pts]
-        # Quiet segment: every reading keeps raw and alarm as they are (all set while
-        # active, or all reset while clear): no transition, no state change.
+        raw0 = self._s["raw"][c][j.pts]
+        al0 = self._s["active"][c][j.pts]
+        # A quiet segment keeps raw and alarm as they are at every reading (all set while
+        # active, or all reset while clear): no transition, no state change. Bad readings'
+        # values only make this test stricter.
         if high:
             quiet = np.where(raw0, seg_lo >= lim, seg_hi < reset)
         else:
@@ -496,56 +601,70 @@ class Engine:
         sel = np.flatnonzero(~(quiet & (raw0 == al0)))
         if not len(sel):
             return
-        lens_s = lens[sel]
-        st = np.cumsum(lens_s) - lens_s
-        idx = _expand(g.starts[sel], lens_s) if len(sel) < len(g.pts) else None
-        v = g.v if idx is None else g.v[idx]
-        lim_r, reset_r = np.repeat(lim[sel], lens_s), np.repeat(reset[sel], lens_s)
+        lens = j.lens[sel]
+        st = np.cumsum(lens) - lens
+        idx = _expand(j.starts[sel], lens) if len(sel) < len(j.pts) else None
+        v = j.v if idx is None else j.v[idx]
+        t = j.t if idx is None else j.t[idx]
+        ok = None if good is None else (good if idx is None else good[idx])
+        lim_r, reset_r = np.repeat(lim[sel], lens), np.repeat(reset[sel], lens)
         setm = v >= lim_r if high else v <= lim_r
         resm = v < reset_r if high else v > reset_r
-        mark = setm | resm
-        vals = setm.copy()
-        seedless = ~mark[st]
-        vals[st[seedless]] = raw0[sel][seedless]
-        mark[st] = True
-        raw = _fill(mark, vals)
-        pts = g.pts[sel]
-        t = g.t if idx is None else g.t[idx]
-        rs = self._run_starts(c, t, raw, st, pts, raw0[sel])
-        alarm = _delayed(raw, t - rs, st, self._delays(pts, lens_s), al0[sel])
-        ch = np.flatnonzero(alarm != _previous(alarm, st, al0[sel]))
-        gi = ch if idx is None else idx[ch]
-        out.add(g, gi, c, alarm[ch], self._cfg.limit(c)[g.p[gi]])
-        ends = st + lens_s - 1
+        if ok is not None:
+            setm &= ok
+            resm &= ok
+        raw0, al0 = raw0[sel], al0[sel]
+        raw = _seeded_fill(setm | resm, setm, st, raw0)
+        pts = j.pts[sel]
+        on, off = self._cfg.on_delay_ms[pts], self._cfg.off_delay_ms[pts]
+        rs0 = self._s["run_start"][c][pts]
+        newrun = _change_mask(raw, st, raw0)
+        runs = np.flatnonzero(newrun)  # readings that start a run of equal raw states
+        ends = st + lens - 1
+        if ok is None and (raw0 == al0).all() and not (on.any() or off.any()):
+            alarm = raw  # no delays: the alarm is the raw condition
+            k = np.searchsorted(runs, ends, side="right") - 1
+            k_ok = k >= 0
+            k_ok[k_ok] = runs[k[k_ok]] >= st[k_ok]
+            rs_end = np.where(k_ok, t[runs[np.maximum(k, 0)]] if len(runs) else 0, rs0)
+        else:
+            # Fill each run's deadline (run start + on or off delay): the alarm follows
+            # raw at the first reading at or past it; nothing is judged at a bad reading.
+            seg = np.searchsorted(st, runs, side="right") - 1
+            deadline = np.empty(len(raw), np.int64)
+            deadline[runs] = t[runs] + np.where(raw[runs], on[seg], off[seg])
+            deadline = _seeded_fill(newrun, deadline, st, rs0 + np.where(raw0, on, off))
+            due = t >= deadline
+            if ok is not None:
+                due &= ok
+            aset = raw & due
+            alarm = _seeded_fill(due, aset, st, al0)
+            rs_end = deadline[ends] - np.where(raw[ends], on, off)
+        ch = _changes(alarm, st, al0)
+        at = ch if idx is None else idx[ch]
+        out.add(j, at, c, alarm[ch], self._cfg.limit(c)[j.p[at]])
         patch.append(("raw", c, pts, raw[ends]))
-        patch.append(("run_start", c, pts, rs[ends]))
+        patch.append(("run_start", c, pts, rs_end))
         patch.append(("active", c, pts, alarm[ends]))
 
-    def _run_starts(self, c, t, raw, st, pts, raw0):  # type: ignore[no-untyped-def]
-        """ts of the first reading of the current run of equal raw states (carried across batches)."""
-        mark = raw != _previous(raw, st, raw0)
-        vals = t.copy()
-        seedless = ~mark[st]
-        vals[st[seedless]] = self._s["run_start"][c][pts[seedless]]
-        mark[st] = True
-        return _fill(mark, vals)
 
-    def _delays(self, pts: np.ndarray, lens: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        """(on_delay, off_delay) per reading, or None when every delay is 0."""
-        on, off = self._cfg.on_delay_ms[pts], self._cfg.off_delay_ms[pts]
-        if not (on.any() or off.any()):
-            return None
-        return np.repeat(on, lens), np.repeat(off, lens)
+def _roc_states(j, fix, prev_t, prev_v, thr, scratch):  # type: ignore[no-untyped-def]
+    """rate >= roc_per_min at each reading, from the reading before it (prev_t/prev_v at fix).
 
-
-def _delayed(raw, elapsed, st, delays, al0):  # type: ignore[no-untyped-def]
-    """Alarm state after on/off delays: set once raw held for on_delay, reset once clear for off_delay."""
-    if delays is None:
-        return raw
-    on, off = delays
-    aset = raw & (elapsed >= on)
-    mark = aset | (~raw & (elapsed >= off))
-    seedless = ~mark[st]
-    aset[st[seedless]] = al0[seedless]
-    mark[st] = True
-    return _fill(mark, aset)
+    Bit for bit the oracle's abs((v - pv) / ((t - pt) / 1000.0)) * 60.0: Δt is taken in
+    int64 and converted once (exact below 2**53 ms), then the same float operations.
+    """
+    t, v = j.t, j.v
+    den = scratch.get("den", len(t), np.float64)
+    np.subtract(t[1:], t[:-1], out=den[1:])
+    den[fix] = t[fix] - prev_t
+    den /= 1000.0
+    rate = scratch.get("rate", len(t), np.float64)
+    with np.errstate(invalid="ignore", over="ignore"):  # non-finite values are BAD anyway
+        np.subtract(v[1:], v[:-1], out=rate[1:])
+        rate[fix] = v[fix] - prev_v
+        rate /= den
+    np.abs(rate, out=rate)
+    rate *= 60.0
+    lo, hi = np.min(thr), np.max(thr)
+    return rate >= (lo if lo == hi else j.per_reading(thr))

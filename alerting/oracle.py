@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from alerting.engine import BAD, LIMIT_FIELDS, ROC, STALE, Judgement, PointConfig, Transitions
+from alerting.engine import (
+    BAD,
+    LIMIT_FIELDS,
+    ROC,
+    RUN_START_NEVER,
+    STALE,
+    Judgement,
+    PointConfig,
+    Transitions,
+)
 
 
 @dataclass
@@ -24,7 +33,7 @@ class _Point:
     last_ts: int | None = None  # newest judged reading
     last_good: tuple[int, float] | None = None  # (ts, value) of the newest good judged reading
     raw: list[bool] = field(default_factory=lambda: [False] * 4)
-    run_start: list[int] = field(default_factory=lambda: [0] * 4)
+    run_start: list[int] = field(default_factory=lambda: [RUN_START_NEVER] * 4)
     active: list[bool] = field(default_factory=lambda: [False] * 7)
 
 
