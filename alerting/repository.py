@@ -22,7 +22,7 @@ ALARM_SELECT = """
     SELECT a.id, e.code AS enterprise, a.gateway, p.tag, h.code AS hazard_source,
            a.condition, a.priority, a.state, a.value, a.limit_value AS "limit",
            a.activated_at, a.cleared_at, a.acked_at, a.acked_by, a.active, a.activations,
-           a.updated_at
+           a.latched, a.shelved_until, a.shelved_by, a.shelve_reason, a.updated_at
     FROM alarms a
     JOIN enterprises e ON e.id = a.enterprise_id
     LEFT JOIN points p ON p.id = a.point_id
@@ -45,48 +45,63 @@ def _event(cur: psycopg.Cursor[Any], alarm_id: int, actor: str, action: str, bef
 
 def record_condition(conn: psycopg.Connection, *, enterprise_id: int, point_id: int | None,
                      gateway: str | None, condition: str, priority: str, active: bool,
-                     value: float | None, limit: float | None, at: datetime) -> int | None:
+                     value: float | None, limit: float | None, at: datetime,
+                     latching: bool = False) -> int | None:
     """Apply one engine transition (condition became active or returned); return the alarm id
     that changed, or None when nothing did."""
     with conn.cursor(row_factory=dict_row) as cur:
         if point_id is not None:
             cur.execute(
-                """SELECT id, state, active FROM alarms WHERE point_id = %s AND condition = %s
-                   AND state <> 'CLOSED' FOR UPDATE""", (point_id, condition))
+                """SELECT id, state, active, latched FROM alarms WHERE point_id = %s
+                   AND condition = %s AND state <> 'CLOSED' FOR UPDATE""", (point_id, condition))
         else:
             cur.execute(
-                """SELECT id, state, active FROM alarms WHERE point_id IS NULL AND enterprise_id = %s
-                   AND gateway = %s AND condition = %s AND state <> 'CLOSED' FOR UPDATE""",
+                """SELECT id, state, active, latched FROM alarms WHERE point_id IS NULL
+                   AND enterprise_id = %s AND gateway = %s AND condition = %s
+                   AND state <> 'CLOSED' FOR UPDATE""",
                 (enterprise_id, gateway, condition))
         row = cur.fetchone()
         if row is None:
-            if not active:
-                return None
-            cur.execute(
-                """INSERT INTO alarms (enterprise_id, point_id, gateway, condition, priority, state,
-                                       active, value, limit_value, activated_at)
-                   VALUES (%s, %s, %s, %s, %s, 'UNACK_ACTIVE', true, %s, %s, %s) RETURNING id""",
-                (enterprise_id, point_id, gateway, condition, priority, value, limit, at))
-            alarm_id = int(cur.fetchone()["id"])  # type: ignore[index]
-            _event(cur, alarm_id, "engine", "activate", None, "UNACK_ACTIVE", value, at)
-            return alarm_id
+            return _new_alarm(cur, enterprise_id, point_id, gateway, condition, priority,
+                              active, value, limit, at)
         before = row["state"]
-        after = lifecycle.on_condition(before, active)
-        if after == before and row["active"] == active:
+        after, latched = lifecycle.on_condition(before, active, latching)
+        if after == before and row["active"] == active and row["latched"] == latched:
             return None
         if active:
             cur.execute(
-                """UPDATE alarms SET state = %s, active = true, value = %s, limit_value = %s,
+                """UPDATE alarms SET state = %s, active = true, latched = false, value = %s,
+                       limit_value = %s,
                        activated_at = CASE WHEN %s THEN %s ELSE activated_at END,
                        cleared_at = NULL, activations = activations + (NOT active)::int,
                        updated_at = now() WHERE id = %s""",
                 (after, value, limit, before != after, at, row["id"]))
         else:
             cur.execute(
-                """UPDATE alarms SET state = %s, active = false, cleared_at = %s, updated_at = now()
-                   WHERE id = %s""", (after, at, row["id"]))
+                """UPDATE alarms SET state = %s, active = false, latched = %s, cleared_at = %s,
+                       updated_at = now() WHERE id = %s""", (after, latched, at, row["id"]))
         _event(cur, row["id"], "engine", "activate" if active else "return", before, after, value, at)
         return int(row["id"])
+
+
+def _new_alarm(cur: psycopg.Cursor[Any], enterprise_id: int, point_id: int | None,
+               gateway: str | None, condition: str, priority: str, active: bool,
+               value: float | None, limit: float | None, at: datetime) -> int | None:
+    if not active:
+        return None
+    if point_id is not None:
+        cur.execute("SELECT hazmon_point_mask(%s) AS mask", (point_id,))
+    else:
+        cur.execute("SELECT hazmon_gateway_mask(%s) AS mask", (enterprise_id,))
+    state = lifecycle.initial_state(cur.fetchone()["mask"])  # type: ignore[index]
+    cur.execute(
+        """INSERT INTO alarms (enterprise_id, point_id, gateway, condition, priority, state,
+                               active, value, limit_value, activated_at)
+           VALUES (%s, %s, %s, %s, %s, %s, true, %s, %s, %s) RETURNING id""",
+        (enterprise_id, point_id, gateway, condition, priority, state, value, limit, at))
+    alarm_id = int(cur.fetchone()["id"])  # type: ignore[index]
+    _event(cur, alarm_id, "engine", "activate", None, state, value, at)
+    return alarm_id
 
 
 def acknowledge(conn: psycopg.Connection, alarm_id: int, actor: str, comment: str | None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from api.deps import Services
 from api.events import AlarmBroadcaster
-from api.routes import alarms, enterprises, health, points, rejections, reports
+from api.routes import alarms, enterprises, health, modes, points, rejections, reports
 from hazmon.errors import Conflict, DatabaseUnavailable, HazmonError, InputError, NotFound
 
 log = logging.getLogger(__name__)
@@ -64,7 +64,7 @@ def create_app(services: Services) -> FastAPI:
     async def database_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
         return JSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503)
 
-    for module in (health, enterprises, points, alarms, rejections, reports):
+    for module in (health, enterprises, points, modes, alarms, rejections, reports):
         app.include_router(module.router)
 
     if STATIC_DIR.is_dir():

@@ -26,6 +26,8 @@ class Services:
     storage: StorageInfo
     ingest: Any = None                      # IngestService when ingest runs in this process
     db_url: str = ""                        # for the alarm-change listener (LISTEN needs its own)
+    shelve_max_s: dict[str, int] = field(
+        default_factory=lambda: {"high": 3600, "medium": 8 * 3600, "low": 24 * 3600})
     extra: dict[str, Any] = field(default_factory=dict)
 
     def broker_connected(self) -> bool | None:

@@ -88,7 +88,18 @@ class PointPublic(BaseModel):
     off_delay_s: float
     roc_per_min: float | None
     stale_s: float | None
+    latching: bool = False
+    priorities: dict[str, str] = {}
     in_service: bool
+    oos_reason: str | None = None
+    oos_by: str | None = None
+    oos_since: datetime | None = None
+    oos_until: datetime | None = None
+    mode: str = "normal"
+    mode_reason: str | None = None
+    mode_by: str | None = None
+    mode_since: datetime | None = None
+    mode_until: datetime | None = None
     latest: Latest | None
 
 
@@ -123,10 +134,37 @@ class AlarmPublic(BaseModel):
     acked_by: str | None
     active: bool
     activations: int
+    latched: bool = False
+    shelved_until: datetime | None = None
+    shelved_by: str | None = None
+    shelve_reason: str | None = None
 
 
 class AckRequest(Strict):
     comment: str | None = Field(default=None, max_length=2000)
+
+
+class ShelveRequest(Strict):
+    duration_s: int = Field(gt=0, le=30 * 86400)
+    reason: str = Field(min_length=1, max_length=2000)
+
+
+class ModeChange(Strict):
+    mode: Literal["normal", "maintenance", "shutdown"]
+    reason: str | None = Field(default=None, max_length=2000)
+    until: datetime | None = Field(default=None, description="RFC 3339; back to normal then")
+
+
+class ServiceChange(Strict):
+    in_service: bool
+    reason: str | None = Field(default=None, max_length=2000)
+    until: datetime | None = Field(default=None, description="RFC 3339; back in service then")
+
+
+class ModeResult(BaseModel):
+    mode: str | None = None
+    in_service: bool | None = None
+    alarms_changed: int
 
 
 class AlarmEventPublic(BaseModel):

@@ -75,6 +75,25 @@ class PointSpec:
     off_delay_s: float
     roc_per_min: float | None
     stale_s: float | None
+    latching: bool = False
+    priority_hihi: str | None = None
+    priority_hi: str | None = None
+    priority_lo: str | None = None
+    priority_lolo: str | None = None
+    priority_roc: str | None = None
+    priority_stale: str | None = None
+    priority_bad: str | None = None
+
+    def priorities(self) -> dict[str, str]:
+        """Per-condition priority overrides given in the table, e.g. ``{"HI": "high"}``."""
+        return {c.upper(): p for c in PRIORITY_CONDITIONS
+                if (p := getattr(self, f"priority_{c}")) is not None}
+
+
+PRIORITY_CONDITIONS = ("hihi", "hi", "lo", "lolo", "roc", "stale", "bad")
+PRIORITY_ZH = {"高": "high", "中": "medium", "低": "low"}
+_TRUE = {"1", "true", "yes", "y", "是", "锁存"}
+_FALSE = {"", "0", "false", "no", "n", "否"}
 
 
 class _CellError(Exception):
@@ -156,6 +175,25 @@ def _positive(text: str, label: str) -> float | None:
     return value
 
 
+def _flag(text: str, label: str) -> bool:
+    folded = text.casefold()
+    if folded in _TRUE:
+        return True
+    if folded in _FALSE:
+        return False
+    raise _CellError(f"{label} {_show(text)} must be true/false (是/否, 1/0); empty means false")
+
+
+def _priority(text: str, label: str) -> str | None:
+    if not text:
+        return None
+    value = PRIORITY_ZH.get(text, text.casefold())
+    if value not in ("high", "medium", "low"):
+        raise _CellError(f"{label} {_show(text)} must be high, medium or low (高/中/低); "
+                         "empty keeps the default priority")
+    return value
+
+
 @dataclass(frozen=True)
 class _Column:
     field: str
@@ -181,6 +219,14 @@ COLUMNS: tuple[_Column, ...] = (
     _Column("off_delay_s", "恢复延时", _at_least_zero),
     _Column("roc_per_min", "变化率", _positive),
     _Column("stale_s", "超时", _positive),
+    _Column("latching", "锁存", _flag),
+    _Column("priority_hihi", "高高报优先级", _priority),
+    _Column("priority_hi", "高报优先级", _priority),
+    _Column("priority_lo", "低报优先级", _priority),
+    _Column("priority_lolo", "低低报优先级", _priority),
+    _Column("priority_roc", "变化率优先级", _priority),
+    _Column("priority_stale", "超时优先级", _priority),
+    _Column("priority_bad", "坏值优先级", _priority),
 )
 _BY_HEADER = {name.casefold(): c for c in COLUMNS for name in (c.field, c.zh)}
 _LIMITS = ("lolo", "lo", "hi", "hihi")  # ordered lolo <= lo < hi <= hihi

@@ -59,7 +59,8 @@ def build_registry(version: int, enterprises: dict[str, int], rows: list[dict[st
         hazard_levels=np.array([r["hazard_level"] or 0 for r in rows], dtype=np.int8).reshape(n),
         columns=columns,
         meta=[{"enterprise": r["enterprise"], "tag": r["tag"],
-               "hazard_source": r["hazard_source"]} for r in rows],
+               "hazard_source": r["hazard_source"], "latching": bool(r.get("latching")),
+               "priorities": r.get("priorities") or {}} for r in rows],
     )
 
 

@@ -13,6 +13,7 @@ from hazmon.errors import Conflict, NotFound
 POINT_COLUMNS = (
     "tag", "name", "hazard_source", "kind", "unit", "range_low", "range_high",
     "lolo", "lo", "hi", "hihi", "deadband", "on_delay_s", "off_delay_s", "roc_per_min", "stale_s",
+    "latching",
 )
 _POINT_DB_COLUMNS = tuple(c for c in POINT_COLUMNS if c not in ("tag", "hazard_source"))
 
@@ -106,13 +107,14 @@ def upsert_points(conn: psycopg.Connection, ent_id: int, specs: Iterable[Any],
     with conn.cursor() as cur:
         for spec in specs:
             row = {c: getattr(spec, c) for c in _POINT_DB_COLUMNS}
-            row.update(ent=ent_id, tag=spec.tag,
+            row.update(ent=ent_id, tag=spec.tag, priorities=Jsonb(spec.priorities()),
                        hs=hs_ids.get(spec.hazard_source) if spec.hazard_source else None)
             cur.execute(
-                f"""INSERT INTO points (enterprise_id, tag, hazard_source_id, {cols})
-                    VALUES (%(ent)s, %(tag)s, %(hs)s, {params})
+                f"""INSERT INTO points (enterprise_id, tag, hazard_source_id, priorities, {cols})
+                    VALUES (%(ent)s, %(tag)s, %(hs)s, %(priorities)s, {params})
                     ON CONFLICT (enterprise_id, tag) DO UPDATE
-                    SET hazard_source_id = EXCLUDED.hazard_source_id, {sets}, updated_at = now()
+                    SET hazard_source_id = EXCLUDED.hazard_source_id,
+                        priorities = EXCLUDED.priorities, {sets}, updated_at = now()
                     RETURNING (xmax = 0)""",
                 row,
             )
@@ -138,7 +140,9 @@ def points_version(conn: psycopg.Connection) -> int:
 _POINT_SELECT = f"""
     SELECT p.tag, p.name, h.code AS hazard_source,
            {", ".join("p." + c for c in _POINT_DB_COLUMNS if c != "name")},
-           p.in_service, l.value AS latest_value, l.ts AS latest_ts, l.quality AS latest_quality
+           p.priorities, p.in_service, p.oos_reason, p.oos_by, p.oos_since, p.oos_until,
+           p.mode, p.mode_reason, p.mode_by, p.mode_since, p.mode_until,
+           l.value AS latest_value, l.ts AS latest_ts, l.quality AS latest_quality
     FROM points p
     LEFT JOIN hazard_sources h ON h.id = p.hazard_source_id
     LEFT JOIN point_latest l ON l.point_id = p.id
@@ -186,11 +190,21 @@ def registry_rows(conn: psycopg.Connection) -> list[dict[str, Any]]:
         """SELECT p.id, e.code AS enterprise, p.enterprise_id, p.tag, p.hazard_source_id,
                   h.code AS hazard_source, h.level AS hazard_level,
                   p.range_low, p.range_high, p.lolo, p.lo, p.hi, p.hihi, p.deadband,
-                  p.on_delay_s, p.off_delay_s, p.roc_per_min, p.stale_s, p.in_service
+                  p.on_delay_s, p.off_delay_s, p.roc_per_min, p.stale_s, p.in_service,
+                  p.latching, p.priorities
            FROM points p JOIN enterprises e ON e.id = p.enterprise_id
            LEFT JOIN hazard_sources h ON h.id = p.hazard_source_id
            ORDER BY p.id"""
     ).fetchall()
+
+
+def hazard_source_id(conn: psycopg.Connection, ent_id: int, code: str) -> int:
+    """The id of a hazard source; NotFound when unknown."""
+    row = conn.execute("SELECT id FROM hazard_sources WHERE enterprise_id = %s AND code = %s",
+                       (ent_id, code)).fetchone()
+    if row is None:
+        raise NotFound(f"hazard source {code!r} does not exist in this enterprise")
+    return int(row[0])
 
 
 def enterprise_codes(conn: psycopg.Connection) -> dict[str, int]:

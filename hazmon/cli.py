@@ -50,7 +50,7 @@ def serve(settings: Settings, *, simulate: bool = False) -> int:
         stack.callback(ingest.stop)
         services = Services(pool=pool_for_api(db_url, stack), admin_token=token,
                             metrics_registry=registry, storage=storage, ingest=ingest,
-                            db_url=db_url)
+                            db_url=db_url, shelve_max_s=settings.shelve_max_s())
         app = create_app(services)
         api_url = f"http://{settings.http_host}:{settings.http_port}"
         write_runtime(settings, api_url, mqtt_url)

@@ -124,6 +124,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[psycopg.Connection], None]]] = [
     (3, "readings table", _readings_step),
     (4, "engine checkpoints", _sql_step("004_engine_checkpoint.sql")),
     (5, "continuous aggregates (TimescaleDB)", _aggregates_step),
+    (6, "alarm lifecycle: shelve, modes, out of service, latching", _sql_step("006_lifecycle.sql")),
 ]
 
 

@@ -31,6 +31,22 @@ class Settings(BaseSettings):
     mqtt_protocol: int = 5
     checkpoint_interval_s: float = 10.0
 
+    # Alarm lifecycle.
+    shelve_max_s_high: int = Field(default=3600, gt=0)
+    shelve_max_s_medium: int = Field(default=8 * 3600, gt=0)
+    shelve_max_s_low: int = Field(default=24 * 3600, gt=0)
+    # Default priorities are raised one step at hazard sources of these levels ("" = never).
+    priority_raise_levels: str = "1,2"
+
+    def shelve_max_s(self) -> dict[str, int]:
+        """Longest shelve per priority."""
+        return {"high": self.shelve_max_s_high, "medium": self.shelve_max_s_medium,
+                "low": self.shelve_max_s_low}
+
+    def raise_levels(self) -> tuple[int, ...]:
+        """Hazard source levels whose default priorities are raised."""
+        return tuple(int(x) for x in self.priority_raise_levels.replace(" ", "").split(",") if x)
+
     # Storage policy.
     retention_days: int = Field(default=400, ge=30)  # regulation: at least 30 days
     partitions_ahead_days: int = 3

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import psycopg
 
-from alerting import lifecycle
+from alerting import lifecycle, operations
 from alerting import repository as alarms_repo
 from alerting.engine import CONDITION_NAMES, Engine, Transitions
 from alerting.persist import load_engine_state, save_checkpoint
@@ -80,6 +80,11 @@ class IngestWorker:
         self._last_stale = 0.0
         self._last_checkpoint = time.monotonic()
         self._retry_items: list[Inbound] = []
+        self.raise_levels = settings.raise_levels()
+        # COMM: which gateway last sent each point (by point id), and which gateways are offline.
+        self._gateway_codes: dict[tuple[int, str], int] = {}
+        self._gw_of_point = np.full(1024, -1, np.int32)
+        self._offline: set[int] = set()
         self.ready = threading.Event()
 
     # -- registry -------------------------------------------------------------------------
@@ -173,6 +178,7 @@ class IngestWorker:
         self.engine = Engine(engine_config(registry), now_ms=now_ms)
         self.registry = registry
         load_engine_state(self.engine, registry, conn, record=lambda tr: self._record(conn, tr))
+        self._load_offline(conn)
         conn.commit()
 
     def _step(self, conn: psycopg.Connection) -> None:
@@ -226,11 +232,49 @@ class IngestWorker:
         if now - self._last_stale >= 1.0 and self.engine is not None and self.registry is not None:
             self._last_stale = now
             self._switch_registry(time.time_ns() // 1_000_000)
-            stale = self.engine.check_stale(time.time_ns() // 1_000_000)
+            stale = self.engine.check_stale(time.time_ns() // 1_000_000, self._comm_down())
             if len(stale):
                 # check_stale commits its own state: record its transitions right away.
                 self._record(conn, stale)
                 conn.commit()
+            now_dt = datetime.now(UTC)
+            if operations.expire_shelves(conn, now_dt) + operations.expire_modes(conn, now_dt):
+                self._poll_version(conn)
+            conn.commit()
+
+    def _comm_down(self) -> np.ndarray | None:
+        """Points whose gateway is offline: their STALE alarms are suppressed (COMM says it)."""
+        if not self._offline or self.registry is None:
+            return None
+        ids = self.registry.point_ids
+        known = ids < self._gw_of_point.size
+        gw = np.full(ids.size, -1, np.int32)
+        gw[known] = self._gw_of_point[ids[known]]
+        return np.isin(gw, np.fromiter(self._offline, np.int32))
+
+    def _gateway_code(self, enterprise_id: int, gateway: str) -> int:
+        key = (enterprise_id, gateway)
+        code = self._gateway_codes.get(key)
+        if code is None:
+            code = self._gateway_codes[key] = len(self._gateway_codes)
+        return code
+
+    def _note_gateway(self, enterprise: str, gateway: str, point_ids: np.ndarray) -> None:
+        """Remember which gateway sent these points (for COMM's suppression of STALE)."""
+        assert self.registry is not None
+        ent_id = self.registry.enterprises.get(enterprise)
+        if ent_id is None or not point_ids.size:
+            return
+        top = int(point_ids.max())
+        if top >= self._gw_of_point.size:
+            grown = np.full(max(top + 1, self._gw_of_point.size * 2), -1, np.int32)
+            grown[: self._gw_of_point.size] = self._gw_of_point
+            self._gw_of_point = grown
+        self._gw_of_point[point_ids] = self._gateway_code(ent_id, gateway)
+
+    def _load_offline(self, conn: psycopg.Connection) -> None:
+        for ent_id, gateway in conn.execute("SELECT enterprise_id, code FROM gateways WHERE status = 'offline'"):
+            self._offline.add(self._gateway_code(int(ent_id), gateway))
 
     def checkpoint(self, conn: psycopg.Connection) -> None:
         """Save the engine state (restart safety; replay covers what came after)."""
@@ -265,6 +309,7 @@ class IngestWorker:
                              r.reason, r.excerpt)
             if len(decoded):
                 parts.append((decoded.point, decoded.ts_ms, decoded.value, decoded.bad))
+                self._note_gateway(topic.enterprise, topic.gateway, decoded.point)
         if parts:
             batch.readings = ReadingColumns(
                 np.concatenate([p[0] for p in parts]).astype(np.int32),
@@ -305,8 +350,12 @@ class IngestWorker:
         ingest_repo.insert_rejections(conn, batch.rejections)
         for ent_id, gateway, status, at in batch.statuses:
             ingest_repo.set_gateway_status(conn, ent_id, gateway, status, at)
+            self._record_comm(conn, ent_id, gateway, status == "offline", at)
         self._record(conn, judgement.transitions)
         conn.commit()
+        for ent_id, gateway, status, _ in batch.statuses:
+            code = self._gateway_code(ent_id, gateway)
+            (self._offline.add if status == "offline" else self._offline.discard)(code)
         self.engine.apply(judgement)
         self.metrics.write_seconds.observe(time.perf_counter() - t1)
         self._count(cols, stored, judgement.skipped_old)
@@ -322,6 +371,17 @@ class IngestWorker:
         if not_judged:
             self.metrics.not_judged.inc(not_judged)
 
+    def _record_comm(self, conn: psycopg.Connection, ent_id: int, gateway: str, offline: bool,
+                     at: datetime) -> None:
+        """COMM: one alarm per gateway, active while it reports itself (or its will) offline."""
+        priority = lifecycle.priority_for("COMM", 0)
+        changed = alarms_repo.record_condition(
+            conn, enterprise_id=ent_id, point_id=None, gateway=gateway, condition="COMM",
+            priority=priority, active=offline, value=None, limit=None, at=at)
+        if changed is not None:
+            self.metrics.alarm_changes.labels("COMM", priority,
+                                              "activate" if offline else "return").inc()
+
     def _record(self, conn: psycopg.Connection, tr: Transitions) -> None:
         """Write each engine transition into the alarm lifecycle (a few per batch)."""
         assert self.registry is not None
@@ -330,14 +390,17 @@ class IngestWorker:
             idx = int(tr.point[i])
             cond = CONDITION_NAMES[int(tr.cond[i])]
             active = bool(tr.active[i])
-            priority = lifecycle.priority_for(cond, int(reg.hazard_levels[idx]))
+            meta = reg.meta[idx]
+            priority = lifecycle.priority_for(cond, int(reg.hazard_levels[idx]),
+                                              meta["priorities"].get(cond),
+                                              raise_levels=self.raise_levels)
             value = float(tr.value[i])
             limit = float(tr.limit[i])
             alarms_repo.record_condition(
                 conn, enterprise_id=int(reg.enterprise_ids[idx]), point_id=int(reg.point_ids[idx]),
                 gateway=None, condition=cond, priority=priority, active=active,
                 value=None if np.isnan(value) else value, limit=None if np.isnan(limit) else limit,
-                at=datetime.fromtimestamp(int(tr.ts_ms[i]) / 1000, UTC))
+                at=datetime.fromtimestamp(int(tr.ts_ms[i]) / 1000, UTC), latching=meta["latching"])
             self.metrics.alarm_changes.labels(cond, priority, "activate" if active else "return").inc()
 
 

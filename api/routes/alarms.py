@@ -13,7 +13,8 @@ from alerting import lifecycle
 from alerting import repository as repo
 from api.deps import DbDep, PrincipalDep, ServicesDep
 from api.events import AlarmEvent, missed_events
-from api.schemas import AckRequest, AlarmEventPublic, AlarmPublic, Items
+from alerting import operations
+from api.schemas import AckRequest, AlarmEventPublic, AlarmPublic, Items, ShelveRequest
 from hazmon.errors import InputError
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
@@ -151,5 +152,34 @@ def ack_alarm(alarm_id: int, conn: DbDep, principal: PrincipalDep,
               body: Annotated[AckRequest | None, Body()] = None) -> dict[str, Any]:
     """Acknowledge: UNACK_ACTIVE → ACK_ACTIVE, RTN_UNACK → CLOSED; 409 in other states."""
     alarm = repo.acknowledge(conn, alarm_id, principal.name, body.comment if body else None)
+    conn.commit()
+    return alarm
+
+
+@router.post("/{alarm_id}/shelve", response_model=AlarmPublic)
+def shelve_alarm(alarm_id: int, body: ShelveRequest, conn: DbDep, principal: PrincipalDep,
+                 services: ServicesDep) -> dict[str, Any]:
+    """Shelve an annunciating alarm for ``duration_s`` (at most the maximum for its priority);
+    when the time is over it shows its condition again: UNACK_ACTIVE if active, else CLOSED."""
+    alarm = operations.shelve(conn, alarm_id, principal.name, body.duration_s, body.reason,
+                              services.shelve_max_s)
+    conn.commit()
+    return alarm
+
+
+@router.post("/{alarm_id}/unshelve", response_model=AlarmPublic)
+def unshelve_alarm(alarm_id: int, conn: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+    """End a shelve early."""
+    alarm = operations.unshelve(conn, alarm_id, principal.name)
+    conn.commit()
+    return alarm
+
+
+@router.post("/{alarm_id}/reset", response_model=AlarmPublic)
+def reset_alarm(alarm_id: int, conn: DbDep, principal: PrincipalDep,
+                body: Annotated[AckRequest | None, Body()] = None) -> dict[str, Any]:
+    """Reset a latched alarm after its condition returned: ACK_ACTIVE → CLOSED,
+    UNACK_ACTIVE → RTN_UNACK (still to be acknowledged); 409 while the condition is active."""
+    alarm = operations.reset(conn, alarm_id, principal.name, body.comment if body else None)
     conn.commit()
     return alarm

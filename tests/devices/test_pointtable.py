@@ -18,7 +18,7 @@ from hazmon.errors import InputError, PointTableError
 
 CODES = {"HS-01", "HS-02"}
 EN = [c.field for c in COLUMNS]
-NUMERIC = EN[5:]  # range_low … stale_s
+NUMERIC = EN[5:EN.index("stale_s") + 1]  # range_low … stale_s
 ZH = [c.zh for c in COLUMNS]
 FULL_ROW = [
     "TT-1101",  # tag
@@ -37,6 +37,14 @@ FULL_ROW = [
     "30",  # off_delay_s
     "20",  # roc_per_min
     "300",  # stale_s
+    "是",  # latching (Chinese yes)
+    "high",  # priority_hihi
+    "高",  # priority_hi (Chinese high)
+    "",  # priority_lo: default
+    "",  # priority_lolo: default
+    "LOW",  # priority_roc (case-insensitive)
+    "",  # priority_stale
+    "中",  # priority_bad (Chinese medium)
 ]
 FULL_SPEC = PointSpec(
     tag="TT-1101",
@@ -55,6 +63,11 @@ FULL_SPEC = PointSpec(
     off_delay_s=30.0,
     roc_per_min=20.0,
     stale_s=300.0,
+    latching=True,
+    priority_hihi="high",
+    priority_hi="high",
+    priority_roc="low",
+    priority_bad="medium",
 )
 
 
@@ -661,3 +674,38 @@ def test_valid_tables_round_trip(specs: list[PointSpec], chinese: bool) -> None:
     # Any table of valid points (written with exact float reprs) parses back to the same points.
     data = to_csv([ZH if chinese else EN, *[render(s) for s in specs]])
     assert parse_point_table(data, CODES) == specs
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("", False),       # empty: not latching
+    ("0", False),      # explicit no
+    ("否", False),     # Chinese no
+    ("1", True),       # explicit yes
+    ("TRUE", True),    # case-insensitive
+    ("是", True),      # Chinese yes
+])
+def test_latching_values(cell: str, expected: bool) -> None:
+    spec = parse_point_table(f"tag,kind,latching\nA,level,{cell}\n".encode(), set())[0]
+    assert spec.latching is expected
+
+
+@pytest.mark.parametrize("cell", ["maybe", "2", "锁"])  # not a yes/no word
+def test_latching_rejects_other_words(cell: str) -> None:
+    with pytest.raises(PointTableError) as info:
+        parse_point_table(f"tag,kind,latching\nA,level,{cell}\n".encode(), set())
+    assert info.value.errors[0]["column"] == "latching"
+
+
+@pytest.mark.parametrize("cell, expected", [
+    ("", None), ("high", "high"), ("Medium", "medium"), ("低", "low"), ("高", "high")])
+def test_priority_override_values(cell: str, expected: str | None) -> None:
+    spec = parse_point_table(f"tag,kind,priority_hi\nA,level,{cell}\n".encode(), set())[0]
+    assert spec.priority_hi == expected
+    assert spec.priorities() == ({} if expected is None else {"HI": expected})
+
+
+def test_priority_override_rejects_unknown() -> None:
+    with pytest.raises(PointTableError) as info:
+        parse_point_table("高报优先级,位号,类型\nurgent,A,液位\n".encode(), set())
+    assert info.value.errors[0]["column"] == "priority_hi"
+    assert "high, medium or low" in info.value.errors[0]["message"]
