@@ -180,6 +180,8 @@ class IngestWorker:
         load_engine_state(self.engine, registry, conn, record=lambda tr: self._record(conn, tr))
         self._load_offline(conn)
         conn.commit()
+        # A checkpoint from the start on: after any crash there is one to load and replay from.
+        self.checkpoint(conn)
 
     def _step(self, conn: psycopg.Connection) -> None:
         self._periodic(conn)

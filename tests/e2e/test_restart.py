@@ -61,3 +61,36 @@ def test_kill_9_then_restart_loses_nothing_and_raises_nothing_twice(
     finally:
         gw.close()
         server.stop()
+
+
+@pytest.mark.parametrize("checkpoint_s", ["3600", "0.2"])
+def test_kill_9_during_a_pending_on_delay_keeps_the_delay(
+        pg_server: str, mqtt_url: str, tmp_path: Path, checkpoint_s: str) -> None:
+    db_url = new_database(pg_server)
+    server = Hazmon(tmp_path, db_url, mqtt_url, extra_env={"HAZMON_CHECKPOINT_INTERVAL_S": checkpoint_s})
+    server.start()
+    api = server.api()
+    api.post("/api/v1/enterprises", json={"code": E, "name": "restart"})
+    api.put(f"/api/v1/enterprises/{E}/points", content="tag,kind,hi,on_delay_s\nD-1,pressure,80,5\n",
+            headers={"Content-Type": "text/csv"})
+    gw = Gateway(mqtt_url, E)
+    t0 = time.time_ns() // 1_000_000 - 600_000
+    d1 = "(SELECT id FROM points WHERE tag = 'D-1')"
+    try:
+        gw.publish([{"tag": "D-1", "value": 85, "ts": t0}])          # the delay starts
+        wait_for(lambda: count(db_url, f"SELECT count(*) FROM readings WHERE point_id = {d1}") == 1,
+                 what="first reading stored")
+        time.sleep(0.5)
+        server.kill()
+        server.start()
+        gw.publish([{"tag": "D-1", "value": 85, "ts": t0 + 4_999}])  # 4.999 s held: not yet
+        gw.publish([{"tag": "D-1", "value": 85, "ts": t0 + 5_000}])  # 5 s held: active now
+        wait_for(lambda: count(db_url, f"SELECT count(*) FROM readings WHERE point_id = {d1}") == 3,
+                 what="readings after restart stored")
+        rows = api.get("/api/v1/alarms", params={"tag": "D-1"}).json()["items"]
+        assert len(rows) == 1 and rows[0]["condition"] == "HI" and rows[0]["state"] == "UNACK_ACTIVE"
+        from datetime import datetime
+        assert int(datetime.fromisoformat(rows[0]["activated_at"]).timestamp() * 1000) == t0 + 5_000
+    finally:
+        gw.close()
+        server.stop()
