@@ -19,22 +19,33 @@ from alerting.engine import (
     ROC,
     RUN_START_NEVER,
     STALE,
-    Judgement,
     PointConfig,
     Transitions,
 )
+
+Row = tuple[int, int, int, bool, float, float]  # point, ts, cond, active, value, limit
 
 
 @dataclass
 class _Point:
     """Everything remembered about one point."""
 
-    last_arrival: int | None
+    last_arrival: int | None  # None: never heard of, and no configuration time given
     last_ts: int | None = None  # newest judged reading
     last_good: tuple[int, float] | None = None  # (ts, value) of the newest good judged reading
-    raw: list[bool] = field(default_factory=lambda: [False] * 4)
+    raw: list[bool] = field(default_factory=lambda: [False] * 4)  # per limit, before delays
     run_start: list[int] = field(default_factory=lambda: [RUN_START_NEVER] * 4)
-    active: list[bool] = field(default_factory=lambda: [False] * 7)
+    active: list[bool] = field(default_factory=lambda: [False] * 7)  # per condition
+
+
+@dataclass
+class OracleJudgement:
+    """What a batch changes: transitions, counts, and the new states of the points it touched."""
+
+    transitions: Transitions
+    judged: int
+    skipped_old: int
+    states: dict[int, _Point]
 
 
 class Oracle:
@@ -51,14 +62,14 @@ class Oracle:
         value: np.ndarray,
         bad: np.ndarray,
         arrival_ms: int,
-    ) -> Judgement:
+    ) -> OracleJudgement:
         """Judge a batch reading by reading, in (point, ts, batch position) order."""
         batch = sorted(
             (int(p), int(t), i, float(v), bool(b))
-            for i, (p, t, v, b) in enumerate(zip(point, ts_ms, value, bad))
+            for i, (p, t, v, b) in enumerate(zip(point, ts_ms, value, bad, strict=True))
         )
         touched: dict[int, _Point] = {}
-        rows: list[tuple] = []  # type: ignore[type-arg]
+        rows: list[Row] = []
         judged = 0
         for p, t, _i, v, b in batch:
             st = touched.setdefault(p, copy.deepcopy(self.points[p]))
@@ -69,39 +80,39 @@ class Oracle:
             st.last_ts = t
         for p, st in touched.items():
             st.last_arrival = arrival_ms
-            if st.active[STALE]:  # cleared by the arrival; value of the newest reading
+            if st.active[STALE]:  # cleared by the arrival, with the newest reading's value
                 mine = [r for r in batch if r[0] == p]  # in (ts, batch position) order
                 newest_ts = max(r[1] for r in mine)
-                value = next(r[3] for r in mine if r[1] == newest_ts)
-                self._set(p, st, STALE, False, arrival_ms, value, math.nan, rows)
-        trans = Transitions.build(*zip(*rows)) if rows else Transitions.empty()
-        return Judgement(trans, judged, len(batch) - judged, list(touched.items()))  # type: ignore[arg-type]
+                newest_value = next(r[3] for r in mine if r[1] == newest_ts)
+                self._set(p, st, STALE, False, arrival_ms, newest_value, math.nan, rows)
+        return OracleJudgement(_transitions(rows), judged, len(batch) - judged, touched)
+
+    def apply(self, j: OracleJudgement) -> None:
+        """Commit the point states a judgement computed."""
+        for p, st in j.states.items():
+            self.points[p] = st
 
     def check_stale(self, now_ms: int, suppressed: np.ndarray | None = None) -> Transitions:
-        """Raise STALE for silent points (clear it where stale_ms became 0); mutates state."""
-        rows: list[tuple] = []  # type: ignore[type-arg]
+        """Raise STALE for silent points (clear it where stale_ms became 0); changes state."""
+        rows: list[Row] = []
         for p, st in enumerate(self.points):
             if st.last_arrival is None:
                 st.last_arrival = now_ms  # never heard of: counts from the first check
             stale_ms = int(self.config.stale_ms[p])
+            silent = now_ms - st.last_arrival >= stale_ms
             if stale_ms == 0:
                 self._set(p, st, STALE, False, now_ms, math.nan, math.nan, rows)
-            elif now_ms - st.last_arrival >= stale_ms and not (
-                suppressed is not None and suppressed[p]
-            ):
+            elif silent and not (suppressed is not None and suppressed[p]):
                 self._set(p, st, STALE, True, now_ms, math.nan, math.nan, rows)
-        return Transitions.build(*zip(*rows)) if rows else Transitions.empty()
+        return _transitions(rows)
 
-    def apply(self, j: Judgement) -> None:
-        """Commit the point states a judgement computed."""
-        for p, st in j._patch:
-            self.points[p] = st  # type: ignore[call-overload]
-
-    def _judge_reading(self, p: int, st: _Point, t: int, v: float, b: bool, rows: list) -> None:  # type: ignore[type-arg]
+    def _judge_reading(
+        self, p: int, st: _Point, t: int, v: float, b: bool, rows: list[Row]
+    ) -> None:
         """Apply every rule to one judged reading of point p."""
         cfg = self.config
         low, high = float(cfg.range_low[p]), float(cfg.range_high[p])
-        is_bad = b or not math.isfinite(v) or v < low or v > high  # NaN range: no bound
+        is_bad = b or not math.isfinite(v) or v < low or v > high  # a NaN bound is no bound
         self._set(p, st, BAD, is_bad, t, v, math.nan, rows)
         if is_bad:
             return  # no limit and no ROC is judged on a bad reading
@@ -109,7 +120,7 @@ class Oracle:
             prev_t, prev_v = st.last_good
             rate = abs((v - prev_v) / ((t - prev_t) / 1000.0)) * 60.0
             roc_limit = float(cfg.roc_per_min[p])
-            self._set(p, st, ROC, rate >= roc_limit, t, v, roc_limit, rows)
+            self._set(p, st, ROC, rate >= roc_limit, t, v, roc_limit, rows)  # NaN limit: never
         st.last_good = (t, v)
         for c, name in enumerate(LIMIT_FIELDS):
             limit = float(getattr(cfg, name)[p])
@@ -137,9 +148,16 @@ class Oracle:
                 self._set(p, st, c, False, t, v, limit, rows)
 
     @staticmethod
-    def _set(p: int, st: _Point, c: int, active: bool, t: int, v: float, limit: float, rows: list) -> None:  # type: ignore[type-arg]
+    def _set(p: int, st: _Point, c: int, active: bool, t: int, v: float, limit: float,
+             rows: list[Row]) -> None:  # fmt: skip
         """Record a transition when condition c of point p changes to ``active``."""
         if st.active[c] != active:
             st.active[c] = active
             rows.append((p, t, c, active, v, limit))
 
+
+def _transitions(rows: list[Row]) -> Transitions:
+    """Rows as sorted Transitions."""
+    if not rows:
+        return Transitions.empty()
+    return Transitions.build(*zip(*rows, strict=True))

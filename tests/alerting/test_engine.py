@@ -13,7 +13,8 @@ import pytest
 from alerting.engine import CONDITION_NAMES, Engine, Judgement, PointConfig
 from alerting.oracle import Oracle
 
-Reading = tuple  # (ts_ms, value) or (ts_ms, value, "bad"), optionally prefixed by a point
+Reading = tuple[Any, ...]  # (ts_ms, value) or (ts_ms, value, "bad")
+Batch = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 
 def config(n: int = 1, **values: Any) -> PointConfig:
@@ -24,7 +25,7 @@ def config(n: int = 1, **values: Any) -> PointConfig:
     return cfg
 
 
-def arrays(readings: list[Reading], point: int = 0) -> tuple[np.ndarray, ...]:
+def arrays(readings: list[Reading], point: int = 0) -> Batch:
     """Batch arrays from (ts, value[, "bad"]) tuples, all of one point."""
     ts = np.array([r[0] for r in readings], np.int64)
     value = np.array([r[1] for r in readings], np.float64)
@@ -153,7 +154,7 @@ def test_skipped_counts(batches: list, skipped: list[int]) -> None:
         e = impl(config(hi=80))
         js = [feed(e, b) for b in batches]
         assert [j.skipped_old for j in js] == skipped
-        assert [j.judged for j in js] == [len(b) - s for b, s in zip(batches, skipped)]
+        assert [j.judged for j in js] == [len(b) - s for b, s in zip(batches, skipped, strict=True)]
 
 
 def test_several_points_in_one_batch() -> None:
@@ -175,8 +176,8 @@ SERIES = [(t, v) for t, v in enumerate([70, 80, 79, 78, 77.9, 81, 81, 60, 90, 90
 @pytest.mark.parametrize("cut", range(len(SERIES) + 1))
 def test_batch_split_anywhere_is_one_batch(cut: int) -> None:
     # judging in two batches cut at any point gives the transitions of one batch
-    cfg = dict(hi=80, hihi=90, lo=78, deadband=1.0)
-    assert run(config(**cfg), [SERIES[:cut], SERIES[cut:]]) == run(config(**cfg), [SERIES])
+    cfg = config(hi=80, hihi=90, lo=78, deadband=1.0)
+    assert run(cfg, [SERIES[:cut], SERIES[cut:]]) == run(cfg, [SERIES])
 
 
 def test_judge_does_not_mutate_until_apply() -> None:
@@ -209,7 +210,7 @@ def test_apply_after_state_changed_is_refused() -> None:
         (np.array([0, 0]), np.array([1]), np.array([1.0]), np.array([False])),
     ],
 )
-def test_malformed_batch_is_a_value_error(batch: tuple) -> None:
+def test_malformed_batch_is_a_value_error(batch: Batch) -> None:
     with pytest.raises(ValueError):
         Engine(config()).judge(*batch, 0)
 
@@ -250,7 +251,8 @@ DELAY_CASES = [
     ),
     # off_delay: clear held delay - 1 ms has not returned yet
     pytest.param(
-        {"off_delay_ms": 1000}, [[(0, 85), (10, 70), (1009, 70)]], [(0, "HI", T)], id="off-1ms-short"
+        {"off_delay_ms": 1000}, [[(0, 85), (10, 70), (1009, 70)]], [(0, "HI", T)],
+        id="off-1ms-short",
     ),
     # off_delay: the condition coming back during the off delay restarts it
     pytest.param(
