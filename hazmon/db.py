@@ -52,7 +52,27 @@ def make_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "ha
 
 
 def _timescale_step(conn: psycopg.Connection) -> None:
-    """Try the extension in a savepoint: its absence must not abort the migration."""
+    """Create the extension when this server can load it; its absence must not abort the migration.
+
+    A timescaledb that is installed but missing from ``shared_preload_libraries`` makes
+    ``CREATE EXTENSION`` FATAL: the server closes the connection, which no savepoint survives.
+    The loader defines ``timescaledb.*`` settings only when preloaded (pg_settings hides the
+    placeholders of a postgresql.conf that merely mentions them), so that case is seen first.
+    """
+    if conn.execute("SELECT 1 FROM pg_extension WHERE extname = 'timescaledb'").fetchone():
+        return
+    if not conn.execute(
+        "SELECT 1 FROM pg_available_extensions WHERE name = 'timescaledb'"
+    ).fetchone():
+        log.info("TimescaleDB not installed in this PostgreSQL; using native partitioning")
+        return
+    if not conn.execute(
+        "SELECT 1 FROM pg_settings WHERE name = 'timescaledb.max_background_workers'"
+    ).fetchone():
+        log.warning("TimescaleDB is installed but not in shared_preload_libraries; using native "
+                    "partitioning (preload it and restart PostgreSQL before hazmon's first start "
+                    "to store readings in TimescaleDB)")
+        return
     try:
         with conn.transaction():
             conn.execute("CREATE EXTENSION IF NOT EXISTS timescaledb")
@@ -74,6 +94,13 @@ def _readings_step(conn: psycopg.Connection) -> None:
         conn.execute(
             "SELECT create_hypertable('readings', 'ts', chunk_time_interval => interval '1 day')"
         )
+        # Compression (and continuous aggregates, retention policies) are community-licensed:
+        # an Apache-only TimescaleDB, as some managed services offer, refuses them.
+        license_ = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
+        if license_ != ("timescale",):
+            log.info("TimescaleDB license %s: readings is a hypertable without compression",
+                     license_[0] if license_ else None)
+            return
         conn.execute(
             """ALTER TABLE readings SET (timescaledb.compress,
                    timescaledb.compress_segmentby = 'point_id', timescaledb.compress_orderby = 'ts')"""
@@ -95,6 +122,9 @@ def _aggregates_step(conn: psycopg.Connection) -> None:
     """TimescaleDB only: 1-minute and 1-hour continuous aggregates for trends and dashboards."""
     if not storage_info(conn).timescale:
         return
+    license_ = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
+    if license_ != ("timescale",):
+        return  # Apache-only TimescaleDB: continuous aggregates are not available
     for name, width, offset, every in (("readings_1m", "1 minute", "1 minute", "1 minute"),
                                        ("readings_1h", "1 hour", "1 hour", "30 minutes")):
         conn.execute(
@@ -223,11 +253,30 @@ class Partitions:
 
 
 def apply_retention(conn: psycopg.Connection, info: StorageInfo, keep_days: int) -> None:
-    """Install (TimescaleDB) or apply (plain) the raw-data retention policy."""
-    if info.timescale:
-        conn.execute(
-            "SELECT add_retention_policy('readings', %s::interval, if_not_exists => true)",
-            (f"{keep_days} days",),
-        )
-    else:
+    """Install or update (TimescaleDB) or apply (plain, Apache-only TimescaleDB) raw-data retention.
+
+    A changed ``keep_days`` replaces the policy: ``add_retention_policy(if_not_exists)`` alone
+    would keep the first one with only a warning. Processes starting together serialise on the
+    migration lock so that they never install two policies.
+    """
+    if not info.timescale:
         Partitions().drop_older_than(conn, datetime.now(UTC), keep_days)
+        return
+    keep = f"{keep_days} days"
+    license_ = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
+    if license_ != ("timescale",):
+        # No policies without the community license: drop the expired chunks now (each start).
+        conn.execute("SELECT drop_chunks('readings', older_than => %s::interval)", (keep,))
+        return
+    conn.execute("SELECT pg_advisory_xact_lock(%s)", (MIGRATION_LOCK,))
+    jobs = conn.execute(
+        """SELECT job_id, (config->>'drop_after')::interval = %s::interval
+           FROM timescaledb_information.jobs
+           WHERE proc_name = 'policy_retention' AND hypertable_name = 'readings'""",
+        (keep,),
+    ).fetchall()
+    if len(jobs) == 1 and jobs[0][1]:
+        return
+    for job_id, _ in jobs:
+        conn.execute("SELECT delete_job(%s)", (job_id,))
+    conn.execute("SELECT add_retention_policy('readings', %s::interval)", (keep,))

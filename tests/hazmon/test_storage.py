@@ -85,19 +85,77 @@ def test_retention_never_below_30_days() -> None:
     assert load_settings(retention_days=30).retention_days == 30
 
 
-def test_timescale_hypertable_compression_and_retention(conn: psycopg.Connection) -> None:
+def _needs_timescale(conn: psycopg.Connection) -> None:
     if not _timescale(conn):
         pytest.skip("TimescaleDB extension not available in this PostgreSQL "
                     "(set HAZMON_TEST_DATABASE_URL to a server that has it)")
+
+
+def _jobs(conn: psycopg.Connection, relation: str) -> dict[str, list[dict[str, object]]]:
+    """proc_name -> configs of the jobs on a hypertable or continuous aggregate."""
+    jobs: dict[str, list[dict[str, object]]] = {}
+    for proc, config in conn.execute(
+            "SELECT proc_name, config FROM timescaledb_information.jobs WHERE hypertable_name = %s",
+            (relation,)):
+        jobs.setdefault(proc, []).append(config)
+    return jobs
+
+
+def test_timescale_hypertable_compression_and_retention(conn: psycopg.Connection) -> None:
+    _needs_timescale(conn)
     hyper = conn.execute(
         "SELECT compression_enabled FROM timescaledb_information.hypertables WHERE hypertable_name = 'readings'"
     ).fetchone()
     assert hyper == (True,)
     apply_retention(conn, storage_info(conn), 400)
     conn.commit()
-    jobs = {r[0] for r in conn.execute(
-        "SELECT proc_name FROM timescaledb_information.jobs WHERE hypertable_name = 'readings'")}
-    assert {"policy_compression", "policy_retention", "policy_refresh_continuous_aggregate"} <= jobs
+    jobs = _jobs(conn, "readings")
+    assert {"policy_compression", "policy_retention"} <= set(jobs)
+    # refresh policies belong to the aggregates (the jobs view names them, not their source)
     views = {r[0] for r in conn.execute(
         "SELECT view_name FROM timescaledb_information.continuous_aggregates")}
     assert {"readings_1m", "readings_1h"} <= views
+    for view in ("readings_1m", "readings_1h"):
+        assert set(_jobs(conn, view)) == {"policy_refresh_continuous_aggregate"}
+
+
+def test_timescale_retention_policy_follows_the_setting(conn: psycopg.Connection) -> None:
+    _needs_timescale(conn)
+    for days in (400, 400, 30, 3650, 400):
+        apply_retention(conn, storage_info(conn), days)
+        conn.commit()
+        policies = _jobs(conn, "readings")["policy_retention"]
+        assert [p["drop_after"] for p in policies] == [f"{days} days"]
+
+
+def test_timescale_duplicate_into_compressed_chunk_is_ignored(conn: psycopg.Connection) -> None:
+    _needs_timescale(conn)
+    conn.execute("INSERT INTO enterprises (code, name) VALUES ('C1', 'c')")
+    conn.execute("INSERT INTO points (enterprise_id, tag, kind) "
+                 "SELECT id, 'TC', 'level' FROM enterprises WHERE code = 'C1'")
+    pid = conn.execute("SELECT id FROM points WHERE tag = 'TC'").fetchone()[0]
+    writer = ReadingWriter(True)
+    writer.prepare(conn)
+    old = int((datetime.now(UTC) - timedelta(days=10)).timestamp() * 1000)
+    ts = old + np.arange(100, dtype=np.int64) * 60_000
+    cols = ReadingColumns(np.full(100, pid, np.int32), ts, np.arange(100, dtype=np.float64),
+                          np.zeros(100, np.int16))
+    assert writer.write(conn, cols) == 100
+    conn.commit()
+    chunks = [r[0] for r in conn.execute(
+        "SELECT compress_chunk(c) FROM show_chunks('readings', older_than => interval '5 days') c")]
+    conn.commit()
+    assert chunks
+    compressed = conn.execute(
+        """SELECT bool_and(is_compressed) FROM timescaledb_information.chunks
+           WHERE hypertable_name = 'readings' AND range_end < now() - interval '5 days'""").fetchone()
+    assert compressed == (True,)
+    # a redelivered batch (late readings from a gateway's buffer) plus one new reading
+    again = ReadingColumns(np.full(101, pid, np.int32), np.append(ts, ts[-1] + 30_000),
+                           np.full(101, -1.0), np.zeros(101, np.int16))
+    assert writer.write(conn, again) == 1
+    assert writer.write(conn, again) == 0
+    conn.commit()
+    rows = conn.execute(
+        "SELECT count(*), sum(value) FROM readings WHERE point_id = %s", (pid,)).fetchone()
+    assert rows == (101, float(sum(range(100))) - 1.0)  # stored values kept; only the new one added
