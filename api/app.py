@@ -35,8 +35,9 @@ def _error_response(exc: HazmonError) -> JSONResponse:
     return JSONResponse({"detail": "internal error"}, status_code=500)
 
 
-def create_app(services: Services) -> FastAPI:
-    """Build the API around already-started services."""
+def create_app(services: Services, *, health_only: bool = False) -> FastAPI:
+    """Build the API around already-started services (``health_only`` for ingest shards:
+    /healthz, /readyz and /metrics)."""
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         broadcaster = AlarmBroadcaster(services.db_url)
@@ -66,6 +67,8 @@ def create_app(services: Services) -> FastAPI:
 
     for module in (health, enterprises, points, modes, alarms, rejections, reports):
         app.include_router(module.router)
+        if health_only:
+            break
 
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -14,6 +14,7 @@ import numpy as np
 import psycopg
 
 from devices import repository
+from hazmon.shard import owns
 
 NUMERIC_COLUMNS = ("range_low", "range_high", "lolo", "lo", "hi", "hihi", "deadband",
                    "on_delay_s", "off_delay_s", "roc_per_min", "stale_s")
@@ -64,7 +65,9 @@ def build_registry(version: int, enterprises: dict[str, int], rows: list[dict[st
     )
 
 
-def load_registry(conn: psycopg.Connection) -> Registry:
-    """Read every point from the database into a new snapshot."""
+def load_registry(conn: psycopg.Connection, shard: tuple[int, int] | None = None) -> Registry:
+    """Read the points (of this shard's enterprises, when sharded) into a new snapshot."""
     version = repository.points_version(conn)
-    return build_registry(version, repository.enterprise_codes(conn), repository.registry_rows(conn))
+    enterprises = {c: i for c, i in repository.enterprise_codes(conn).items() if owns(shard, c)}
+    rows = [r for r in repository.registry_rows(conn) if r["enterprise"] in enterprises]
+    return build_registry(version, enterprises, rows)

@@ -9,7 +9,9 @@ import sys
 import threading
 from typing import Sequence
 
+from hazmon.errors import ConfigError
 from hazmon.settings import Settings, load_settings
+from hazmon.shard import parse_shard
 
 log = logging.getLogger("hazmon")
 
@@ -20,41 +22,51 @@ def _setup_logging(level: str) -> None:
     logging.getLogger("httpx").setLevel(logging.WARNING)
 
 
-def serve(settings: Settings, *, simulate: bool = False) -> int:
-    """Run the API, the ingestor and the alarm engine in this process until interrupted."""
+def serve(settings: Settings, *, simulate: bool = False, api_only: bool = False,
+          shard: tuple[int, int] | None = None) -> int:
+    """Run the API, the ingestor and the alarm engine in this process until interrupted.
+
+    ``api_only``: the API without ingest (ingest runs in shard processes).
+    ``shard``: ingest and the engine for one shard's enterprises, with only health and metrics
+    over HTTP (``hazmon ingest --shard K/N``).
+    """
     import uvicorn
 
     from api.app import create_app
     from api.deps import Services
     from hazmon.app import (admin_token, new_metrics_registry, pool_for_api, start_broker,
                             start_storage, write_runtime)
-    from ingest.metrics import IngestMetrics
-    from ingest.mqtt import BrokerAddress, Subscriber
-    from ingest.service import IngestService
     from contextlib import ExitStack
 
+    if (api_only or shard) and not settings.database_url:
+        raise ConfigError("HAZMON_DATABASE_URL must be set: shards and the API-only process share "
+                          "one database (the embedded one is for a single 'hazmon serve')")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     # SIGTERM unwinds the stack (uvicorn re-raises it after its graceful shutdown), so the
     # embedded services stop cleanly and the engine saves its checkpoint.
     signal.signal(signal.SIGTERM, _exit_on_sigterm)
     with ExitStack() as stack:
         db_url, storage = start_storage(settings, stack)
-        mqtt_url, broker_kind = start_broker(settings, stack)
-        token, new = admin_token(settings)
         registry = new_metrics_registry()
-        subscriber = Subscriber(BrokerAddress.parse(mqtt_url), settings.mqtt_client_id,
-                                protocol=3 if broker_kind == "amqtt" else settings.mqtt_protocol,
-                                receive_maximum=settings.ingest_queue_max)
-        ingest = IngestService(settings, db_url, subscriber, IngestMetrics(registry), storage.timescale)
-        ingest.start()
-        stack.callback(ingest.stop)
+        ingest, mqtt_url = None, settings.mqtt_url or "(none)"
+        if not api_only:
+            if shard and not settings.mqtt_url:
+                raise ConfigError("HAZMON_MQTT_URL must be set for a shard")
+            mqtt_url, broker_kind = start_broker(settings, stack)
+            ingest = _start_ingest(settings, stack, db_url, mqtt_url, broker_kind, storage, registry,
+                                   shard)
+        token, new = admin_token(settings)
         services = Services(pool=pool_for_api(db_url, stack), admin_token=token,
                             metrics_registry=registry, storage=storage, ingest=ingest,
                             db_url=db_url, shelve_max_s=settings.shelve_max_s())
-        app = create_app(services)
+        app = create_app(services, health_only=shard is not None)
         api_url = f"http://{settings.http_host}:{settings.http_port}"
-        write_runtime(settings, api_url, mqtt_url)
-        _announce(api_url, mqtt_url, storage.timescale, token if new else None, settings)
+        if shard is None:
+            write_runtime(settings, api_url, mqtt_url)
+            _announce(api_url, mqtt_url, storage.timescale, token if new else None, settings)
+        else:
+            print(f"hazmon ingest shard {shard[0]}/{shard[1]}: metrics at {api_url}/metrics",
+                  flush=True)
         server = uvicorn.Server(uvicorn.Config(app, host=settings.http_host, port=settings.http_port,
                                                log_level="warning", access_log=False,
                                                timeout_graceful_shutdown=5))
@@ -62,6 +74,26 @@ def serve(settings: Settings, *, simulate: bool = False) -> int:
             _start_simulator(stack, server)
         server.run()
     return 0
+
+
+def _start_ingest(settings, stack, db_url, mqtt_url, broker_kind, storage, registry, shard):  # type: ignore[no-untyped-def]
+    """Start the subscriber and the ingest worker; they stop with the stack."""
+    from ingest.metrics import IngestMetrics
+    from ingest.mqtt import READINGS_TOPIC, STATUS_TOPIC, BrokerAddress, Subscriber
+    from ingest.service import IngestService
+
+    client_id = settings.mqtt_client_id
+    if shard is not None and client_id == "hazmon-ingest":
+        client_id = f"hazmon-ingest-{shard[0]}-of-{shard[1]}"
+    subscriber = Subscriber(BrokerAddress.parse(mqtt_url), client_id,
+                            protocol=3 if broker_kind == "amqtt" else settings.mqtt_protocol,
+                            receive_maximum=settings.ingest_queue_max,
+                            topics=() if shard is not None else (READINGS_TOPIC, STATUS_TOPIC))
+    ingest = IngestService(settings, db_url, subscriber, IngestMetrics(registry), storage.timescale,
+                           shard)
+    ingest.start()
+    stack.callback(ingest.stop)
+    return ingest
 
 
 def _exit_on_sigterm(signum: int, frame: object) -> None:
@@ -104,17 +136,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="hazmon", description=__doc__)
     parser.add_argument("--log-level", default="info")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="API + ingest + alarm engine (embedded DB/broker when unset)")
+    serve_p = sub.add_parser("serve", help="API + ingest + alarm engine (embedded DB/broker when unset)")
+    serve_p.add_argument("--api-only", action="store_true",
+                         help="only the API (ingest runs in 'hazmon ingest --shard' processes)")
+    ingest_p = sub.add_parser("ingest", help="ingest + alarm engine for one shard of the enterprises")
+    ingest_p.add_argument("--shard", default="0/1", help="K/N: enterprises whose code hashes to K")
     sub.add_parser("demo", help="serve, with the simulated plant streaming")
     sub.add_parser("migrate", help="apply database migrations and exit")
     sim = sub.add_parser("simulate", help="publish a simulated plant over MQTT")
     from simulators import plant
 
     plant.add_arguments(sim)
+    try:
+        from simulators import load as load_gen
+    except ImportError:  # pragma: no cover - the load generator is optional
+        load_gen = None  # type: ignore[assignment]
+    if load_gen is not None:
+        load = sub.add_parser("load", help="load generator: N enterprises x M points at a rate")
+        load_gen.add_arguments(load)
     args = parser.parse_args(argv)
     _setup_logging(args.log_level)
     if args.command == "simulate":
         return plant.run(args)
+    if args.command == "load":
+        return load_gen.run(args)
     settings = load_settings()
     if args.command == "migrate":
         from contextlib import ExitStack
@@ -126,9 +171,15 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"migrated; timescaledb={'yes' if info.timescale else 'no'}")
         return 0
     try:
-        return serve(settings, simulate=args.command == "demo")
+        if args.command == "ingest":
+            return serve(settings, shard=parse_shard(args.shard))
+        return serve(settings, simulate=args.command == "demo",
+                     api_only=getattr(args, "api_only", False))
     except KeyboardInterrupt:
         return 130
+    except ConfigError as exc:
+        print(f"hazmon: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -29,6 +29,11 @@ READINGS_TOPIC = "hazmon/v1/+/+/readings"
 STATUS_TOPIC = "hazmon/v1/+/+/status"
 
 
+def enterprise_topics(enterprise: str) -> tuple[str, str]:
+    """The subscriptions of one enterprise (what a shard subscribes to)."""
+    return (f"hazmon/v1/{enterprise}/+/readings", f"hazmon/v1/{enterprise}/+/status")
+
+
 @dataclass(frozen=True)
 class BrokerAddress:
     """Where the broker is and how to log in."""
@@ -72,6 +77,7 @@ class Subscriber:
         self.protocol = mqtt.MQTTv5 if protocol == 5 else mqtt.MQTTv311
         self.receive_maximum = receive_maximum
         self.session_expiry_s = session_expiry_s
+        self._topics_lock = threading.Lock()
         self.queue: collections.deque[Inbound] = collections.deque()
         self.arrived = threading.Condition()
         self.connected = False
@@ -120,9 +126,24 @@ class Subscriber:
         if getattr(reason_code, "is_failure", False):
             log.warning("broker refused the connection: %s", reason_code)
             return
-        client.subscribe([(t, 1) for t in self.topics])
+        with self._topics_lock:
+            topics = list(self.topics)
+        if topics:
+            client.subscribe([(t, 1) for t in topics])
         self._set_connected(True)
         log.info("connected to broker %s:%s", self.address.host, self.address.port)
+
+    def set_topics(self, topics: tuple[str, ...]) -> None:
+        """Change the subscriptions (a shard follows its enterprises as they are registered)."""
+        with self._topics_lock:
+            added = [t for t in topics if t not in self.topics]
+            removed = [t for t in self.topics if t not in topics]
+            self.topics = tuple(topics)
+        if self.connected:
+            if added:
+                self.client.subscribe([(t, 1) for t in added])
+            if removed:
+                self.client.unsubscribe(removed)
 
     def _on_disconnect(self, client: mqtt.Client, userdata: object, flags: object,
                        reason_code: object, properties: object = None) -> None:

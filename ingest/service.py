@@ -32,7 +32,7 @@ from hazmon.settings import Settings
 from ingest import repository as ingest_repo
 from ingest.decode import decode_readings, decode_status, parse_topic
 from ingest.metrics import IngestMetrics
-from ingest.mqtt import Inbound, Subscriber
+from ingest.mqtt import Inbound, Subscriber, enterprise_topics
 from ingest.writer import ReadingColumns, ReadingWriter
 
 log = logging.getLogger(__name__)
@@ -64,8 +64,14 @@ class IngestWorker:
     """Owns the engine and the write path; run() is the worker thread's body."""
 
     def __init__(self, settings: Settings, db_url: str, subscriber: Subscriber,
-                 metrics: IngestMetrics, timescale: bool) -> None:
+                 metrics: IngestMetrics, timescale: bool,
+                 shard: tuple[int, int] | None = None) -> None:
         self.settings = settings
+        self.shard = shard
+        # Each shard keeps its own engine checkpoint; shard 0 (or the only process) also runs
+        # the clock-driven lifecycle jobs (shelve and mode expiry).
+        self.checkpoint_name = "default" if shard is None else f"shard-{shard[0]}-of-{shard[1]}"
+        self.runs_timers = shard is None or shard[0] == 0
         self.db_url = db_url
         self.subscriber = subscriber
         self.metrics = metrics
@@ -91,7 +97,7 @@ class IngestWorker:
     def reload_registry(self) -> None:
         """Load the points now (any thread); the worker switches before its next batch."""
         with connect(self.db_url) as conn:
-            registry = load_registry(conn)
+            registry = load_registry(conn, self.shard)
         with self._lock:
             self._pending = registry
 
@@ -111,13 +117,20 @@ class IngestWorker:
             keep = np.where(same, pos, -1).astype(np.int64)
             self.engine.reconfigure(engine_config(new), keep=keep, now_ms=now_ms)
         self.registry = new
+        self._follow_enterprises()
+
+    def _follow_enterprises(self) -> None:
+        """A shard subscribes to its own enterprises only (as they get registered)."""
+        if self.shard is not None and self.registry is not None:
+            self.subscriber.set_topics(tuple(
+                t for code in sorted(self.registry.enterprises) for t in enterprise_topics(code)))
 
     def _poll_version(self, conn: psycopg.Connection) -> None:
         """Other processes (the API of another host, another shard) may change points."""
         version = points_version(conn)
         conn.commit()
         if self.registry is None or version != self.registry.version:
-            registry = load_registry(conn)
+            registry = load_registry(conn, self.shard)
             conn.commit()
             with self._lock:
                 if self._pending is None or self._pending.version < registry.version:
@@ -174,10 +187,12 @@ class IngestWorker:
 
     def _start_engine(self, conn: psycopg.Connection) -> None:
         now_ms = time.time_ns() // 1_000_000
-        registry = load_registry(conn)
+        registry = load_registry(conn, self.shard)
         self.engine = Engine(engine_config(registry), now_ms=now_ms)
         self.registry = registry
-        load_engine_state(self.engine, registry, conn, record=lambda tr: self._record(conn, tr))
+        load_engine_state(self.engine, registry, conn, record=lambda tr: self._record(conn, tr),
+                          name=self.checkpoint_name)
+        self._follow_enterprises()
         self._load_offline(conn)
         conn.commit()
         # A checkpoint from the start on: after any crash there is one to load and replay from.
@@ -226,7 +241,7 @@ class IngestWorker:
 
     def _periodic(self, conn: psycopg.Connection) -> None:
         now = time.monotonic()
-        if now - self._last_poll >= 1.0:
+        if now - self._last_poll >= 0.25:
             self._last_poll = now
             self._poll_version(conn)
         if now - self._last_checkpoint >= self.settings.checkpoint_interval_s:
@@ -239,10 +254,11 @@ class IngestWorker:
                 # check_stale commits its own state: record its transitions right away.
                 self._record(conn, stale)
                 conn.commit()
-            now_dt = datetime.now(UTC)
-            if operations.expire_shelves(conn, now_dt) + operations.expire_modes(conn, now_dt):
-                self._poll_version(conn)
-            conn.commit()
+            if self.runs_timers:
+                now_dt = datetime.now(UTC)
+                if operations.expire_shelves(conn, now_dt) + operations.expire_modes(conn, now_dt):
+                    self._poll_version(conn)
+                conn.commit()
 
     def _comm_down(self) -> np.ndarray | None:
         """Points whose gateway is offline: their STALE alarms are suppressed (COMM says it)."""
@@ -281,7 +297,7 @@ class IngestWorker:
     def checkpoint(self, conn: psycopg.Connection) -> None:
         """Save the engine state (restart safety; replay covers what came after)."""
         if self.engine is not None and self.registry is not None:
-            save_checkpoint(conn, self.engine, self.registry)
+            save_checkpoint(conn, self.engine, self.registry, self.checkpoint_name)
             conn.commit()
         self._last_checkpoint = time.monotonic()
 
@@ -410,9 +426,10 @@ class IngestService:
     """The subscriber plus the worker thread, started and stopped together."""
 
     def __init__(self, settings: Settings, db_url: str, subscriber: Subscriber,
-                 metrics: IngestMetrics, timescale: bool) -> None:
+                 metrics: IngestMetrics, timescale: bool,
+                 shard: tuple[int, int] | None = None) -> None:
         self.subscriber = subscriber
-        self.worker = IngestWorker(settings, db_url, subscriber, metrics, timescale)
+        self.worker = IngestWorker(settings, db_url, subscriber, metrics, timescale, shard)
         self.thread = threading.Thread(target=self.worker.run, name="hazmon-ingest", daemon=True)
 
     def start(self) -> None:

@@ -39,7 +39,7 @@ class Hazmon:
     """A ``hazmon serve`` child process with its own port, data dir and MQTT client id."""
 
     def __init__(self, data_dir: Path, db_url: str, mqtt_url: str, token: str | None = None,
-                 extra_env: dict[str, str] | None = None) -> None:
+                 extra_env: dict[str, str] | None = None, args: tuple[str, ...] = ("serve",)) -> None:
         self.data_dir = data_dir
         self.db_url = db_url
         self.mqtt_url = mqtt_url
@@ -47,6 +47,7 @@ class Hazmon:
         self.port = free_port()
         self.client_id = "hazmon-test-" + uuid.uuid4().hex[:8]
         self.extra_env = extra_env or {}
+        self.args = args
         self.proc: subprocess.Popen[bytes] | None = None
         self.log_path = data_dir / "serve.log"
 
@@ -68,7 +69,7 @@ class Hazmon:
         """Start the process and wait until /readyz says database and broker are connected."""
         log = open(self.log_path, "ab")  # noqa: SIM115 - closed with the process
         self.proc = subprocess.Popen(  # noqa: S603
-            [sys.executable, "-m", "hazmon.cli", "serve"], env=self.env(), cwd=ROOT,
+            [sys.executable, "-m", "hazmon.cli", *self.args], env=self.env(), cwd=ROOT,
             stdout=log, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

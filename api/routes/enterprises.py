@@ -7,7 +7,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from api.deps import DbDep, PrincipalDep
+from api.deps import DbDep, PrincipalDep, ServicesDep
 from api.schemas import EnterpriseCreate, EnterprisePublic, HazardSourceCreate, HazardSourcePublic, Items
 from devices import gb18218
 from devices import repository as repo
@@ -16,10 +16,13 @@ router = APIRouter(prefix="/api/v1/enterprises", tags=["enterprises"])
 
 
 @router.post("", status_code=201, response_model=EnterprisePublic)
-def create_enterprise(body: EnterpriseCreate, conn: DbDep, _: PrincipalDep) -> dict[str, Any]:
+def create_enterprise(body: EnterpriseCreate, conn: DbDep, _: PrincipalDep,
+                      services: ServicesDep) -> dict[str, Any]:
     """Register an enterprise; its code is the one its gateways use in MQTT topics."""
     row = repo.create_enterprise(conn, body.code, body.name, body.lat, body.lon)
+    repo.bump_points_version(conn)  # ingest learns the enterprise (and a shard subscribes to it)
     conn.commit()
+    services.points_changed()
     return row
 
 
