@@ -454,6 +454,8 @@ class _Judging:
         sel = np.flatnonzero(~(quiet & (raw0 == al0)))
         if not len(sel):
             return
+        if 2 * len(sel) > len(j.pts):  # most segments: working all is cheaper than gathering
+            sel = _iota(len(j.pts))
         lens = j.lens[sel]
         st = np.cumsum(lens) - lens  # segment starts within the selection
         at = _expand(j.starts[sel], lens) if len(sel) < len(j.pts) else None
@@ -496,7 +498,10 @@ class _Judging:
             found[found] = runs[k[found]] >= st[found]
             rs_end = np.where(found, t[runs[k]] if len(runs) else 0, rs0)
             return raw, rs_end  # no delays: the alarm is the raw condition
-        seg = np.searchsorted(st, runs, side="right") - 1
+        if 16 * len(runs) < len(raw):
+            seg = np.searchsorted(st, runs, side="right") - 1
+        else:  # many runs: a segment number per reading is cheaper than a search per run
+            seg = np.repeat(_iota(len(st), np.int32), ends - st + 1)[runs]
         deadline = np.empty(len(raw), np.int64)
         deadline[runs] = t[runs] + np.where(raw[runs], on[seg], off[seg])
         deadline = _seeded_fill(newrun, deadline, st, rs0 + np.where(raw0, on, off))

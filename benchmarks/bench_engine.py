@@ -4,8 +4,10 @@
 
 Every rule is on for every point. Readings come ~10 per point per batch, one per
 second per point with jitter, in arrival (time) order across points, so each
-batch must be regrouped by point. ``--scenario stress`` draws values uniformly
-over the whole range, so every point crosses limits all the time (worst case).
+batch must be regrouped by point. Realistic values wander slowly around a setpoint,
+a share of points (--wanderers, 2 %) drifting through limits and range ends;
+``--scenario stress`` draws values uniformly over the whole range, so every point
+crosses limits all the time (worst case, ~40 % of readings cause a transition).
 One thread (numpy's elementwise work never uses BLAS/OpenMP threads); --pin N
 pins the process to one CPU.
 """
@@ -55,7 +57,7 @@ def make_batches(args: argparse.Namespace, rng: np.random.Generator) -> list[Bat
     n, per = args.points, max(1, args.batch // args.points)
     base = rng.uniform(30, 70, n)
     level = base.copy()
-    drift = np.where(rng.random(n) < 0.02, rng.normal(0, 2.0, n), 0.0)  # 2 % of points wander
+    drift = np.where(rng.random(n) < args.wanderers, rng.normal(0, 2.0, n), 0.0)
     phase = np.tile(rng.integers(0, 1000, n), per)  # each point reports once a second
     out = []
     for b in range(args.batches + 1):
@@ -130,6 +132,8 @@ def main() -> None:
     ap.add_argument("--oracle-points", type=int, default=2_000, help="points the oracle judges")
     ap.add_argument("--state-points", type=int, default=1_000_000)
     ap.add_argument("--scenario", choices=["realistic", "stress"], default="realistic")
+    ap.add_argument("--wanderers", type=float, default=0.02,
+                    help="realistic: share of points drifting across their limits")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--pin", type=int, help="pin to this CPU (default: not pinned)")
     args = ap.parse_args()
