@@ -148,14 +148,27 @@ def _sql_step(name: str) -> Callable[[psycopg.Connection], None]:
     return run
 
 
-MIGRATIONS: list[tuple[int, str, Callable[[psycopg.Connection], None]]] = [
-    (1, "core tables", _sql_step("001_core.sql")),
+# Python steps; every hazmon/migrations/NNN_name.sql is a step too (found by its number).
+_PYTHON_STEPS: list[tuple[int, str, Callable[[psycopg.Connection], None]]] = [
     (2, "timescaledb extension when available", _timescale_step),
     (3, "readings table", _readings_step),
-    (4, "engine checkpoints", _sql_step("004_engine_checkpoint.sql")),
     (5, "continuous aggregates (TimescaleDB)", _aggregates_step),
-    (6, "alarm lifecycle: shelve, modes, out of service, latching", _sql_step("006_lifecycle.sql")),
 ]
+
+
+def _all_steps() -> list[tuple[int, str, Callable[[psycopg.Connection], None]]]:
+    steps = list(_PYTHON_STEPS)
+    for entry in resources.files("hazmon.migrations").iterdir():
+        name = entry.name
+        if name.endswith(".sql") and name[:3].isdigit():
+            steps.append((int(name[:3]), name[4:-4].replace("_", " "), _sql_step(name)))
+    versions = [v for v, _, _ in steps]
+    if len(versions) != len(set(versions)):
+        raise RuntimeError(f"two migrations share a number: {sorted(versions)}")
+    return sorted(steps, key=lambda s: s[0])
+
+
+MIGRATIONS = _all_steps()
 
 
 def migrate(url: str) -> StorageInfo:
