@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from alerting.engine import CONDITION_NAMES, Engine, Judgement, PointConfig
-from alerting.oracle import Oracle
+from alerting.oracle import Oracle, OracleJudgement
 
 Reading = tuple[Any, ...]  # (ts_ms, value) or (ts_ms, value, "bad")
 Batch = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
@@ -33,14 +33,17 @@ def arrays(readings: list[Reading], point: int = 0) -> Batch:
     return np.full(len(readings), point, np.int32), ts, value, bad
 
 
-def feed(engine: Any, readings: list[Reading], arrival_ms: int = 0, point: int = 0) -> Judgement:
+AnyJudgement = Judgement | OracleJudgement
+
+
+def feed(engine: Any, readings: list[Reading], arrival_ms: int = 0, point: int = 0) -> AnyJudgement:
     """Judge one batch and apply it."""
     j = engine.judge(*arrays(readings, point), arrival_ms)
     engine.apply(j)
     return j
 
 
-def rows(j: Judgement) -> list[tuple[int, str, bool]]:
+def rows(j: AnyJudgement) -> list[tuple[int, str, bool]]:
     """(ts, condition, active) of a judgement's transitions."""
     return [(ts, cond, active) for _p, ts, cond, active, _v, _l in j.transitions.rows()]
 
@@ -168,6 +171,18 @@ def test_several_points_in_one_batch() -> None:
         j = impl(cfg).judge(point, ts, value, np.zeros(6, bool), 0)
         got = [(p, t, c, a) for p, t, c, a, _v, _l in j.transitions.rows()]
         assert got == [(0, 2, "HI", T), (1, 1, "HI", T), (1, 3, "HI", F)]
+
+
+def test_timestamps_too_far_apart_to_pack() -> None:
+    # a batch spanning more than a packed sort key holds still sorts by (point, ts)
+    cfg = config(2, hi=80)
+    point = np.array([1, 0, 1, 0], np.int32)
+    ts = np.array([2**61, 5, -(2**61), 2**61], np.int64)
+    value = np.array([70.0, 85, 85, 70])
+    for impl in (Engine, Oracle):
+        j = impl(cfg).judge(point, ts, value, np.zeros(4, bool), 0)
+        got = [(p, t, a) for p, t, _c, a, _v, _l in j.transitions.rows()]
+        assert got == [(0, 5, T), (0, 2**61, F), (1, -(2**61), T), (1, 2**61, F)]
 
 
 SERIES = [(t, v) for t, v in enumerate([70, 80, 79, 78, 77.9, 81, 81, 60, 90, 90, 85, 79], 1)]
