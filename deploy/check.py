@@ -4,7 +4,11 @@
   (`${VAR:?...}`) is listed in .env.example, empty;
 - the Grafana dashboard is valid JSON with unique panel ids, panels that do not overlap, the
   provisioned datasource uid, and only hazmon metrics that ingest/metrics.py defines;
-- prometheus.yml and prometheus-alerts.yml pass `promtool check` when promtool is on PATH.
+- prometheus.yml and prometheus-alerts.yml pass `promtool check` when promtool is on PATH, and
+  so does every dashboard query (parsed as a recording rule);
+- compose.yml validates against the Compose Specification's JSON schema when
+  COMPOSE_SPEC_SCHEMA names a copy of it (schema/compose-spec.json of compose-spec/compose-spec)
+  and the jsonschema package is importable.
 
 Needs PyYAML (any Python 3.11+ with it; not a dependency of hazmon). Exit status 1 on any error.
 """
@@ -12,6 +16,7 @@ Needs PyYAML (any Python 3.11+ with it; not a dependency of hazmon). Exit status
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -72,6 +77,22 @@ def check_compose(compose: dict, text: str) -> None:
         error(f".env.example does not mention {var} (used in compose.yml)")
     ok(f"compose.yml: {len(compose['services'])} services, {len(required)} required secrets, "
        f"{len(optional)} optional settings, all in .env.example")
+
+
+def check_compose_schema(compose: dict) -> None:
+    schema_path = os.environ.get("COMPOSE_SPEC_SCHEMA")
+    if not schema_path:
+        print("skip  compose schema: set COMPOSE_SPEC_SCHEMA to compose-spec.json to check it")
+        return
+    import jsonschema
+
+    schema = json.loads(Path(schema_path).read_text(encoding="utf-8"))
+    cls = jsonschema.validators.validator_for(schema)
+    found = list(cls(schema, format_checker=cls.FORMAT_CHECKER).iter_errors(compose))
+    for e in found:
+        error(f"compose.yml {'/'.join(map(str, e.path))}: {e.message[:300]}")
+    if not found:
+        ok("compose.yml validates against the Compose Specification schema")
 
 
 def defined_metrics() -> set[str]:
@@ -174,6 +195,7 @@ def main() -> int:
     compose = load_yaml(HERE / "compose.yml")
     if isinstance(compose, dict):
         check_compose(compose, compose_text)
+        check_compose_schema(compose)
     datasources = HERE / "grafana/provisioning/datasources/prometheus.yml"
     for path in [HERE / "prometheus.yml", HERE / "prometheus-alerts.yml",
                  *sorted((HERE / "grafana").rglob("*.yml"))]:
