@@ -139,10 +139,12 @@ STATE_GROUPS = {
 def list_alarms(conn: psycopg.Connection, *, states: tuple[str, ...] | None = None,
                 enterprise: str | None = None, hazard_source: str | None = None,
                 tag: str | None = None, condition: str | None = None,
-                limit: int = 500) -> list[dict[str, Any]]:
-    """Alarms matching every given filter, newest first."""
+                limit: int = 500, scope: list[str] | None = None) -> list[dict[str, Any]]:
+    """Alarms matching every given filter, newest first; ``scope`` limits them to these
+    enterprises (None = all)."""
     where, params = [], []
     for clause, value in (("a.state = ANY(%s)", list(states) if states else None),
+                          ("e.code = ANY(%s)", scope),
                           ("e.code = %s", enterprise), ("h.code = %s", hazard_source),
                           ("p.tag = %s", tag), ("a.condition = %s", condition)):
         if value is not None:

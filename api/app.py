@@ -14,16 +14,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 
+from api.audit import AuditMiddleware
 from api.deps import Services
 from api.events import AlarmBroadcaster
-from api.routes import alarms, enterprises, health, modes, points, rejections, reports
-from hazmon.errors import Conflict, DatabaseUnavailable, HazmonError, InputError, NotFound
+from api.routes import alarms, enterprises, health, modes, points, rejections, reports, users
+from hazmon.errors import (Conflict, DatabaseUnavailable, Forbidden, HazmonError, InputError,
+                           NotFound)
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(str(resources.files("api").joinpath("static")))
 
-_STATUS = ((NotFound, 404), (Conflict, 409), (InputError, 422), (DatabaseUnavailable, 503))
+_STATUS = ((NotFound, 404), (Forbidden, 403), (Conflict, 409), (InputError, 422),
+           (DatabaseUnavailable, 503))
 
 
 def _error_response(exc: HazmonError) -> JSONResponse:
@@ -65,10 +68,12 @@ def create_app(services: Services, *, health_only: bool = False) -> FastAPI:
     async def database_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
         return JSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503)
 
-    for module in (health, enterprises, points, modes, alarms, rejections, reports):
+    for module in (health, enterprises, points, modes, alarms, rejections, reports, users):
         app.include_router(module.router)
         if health_only:
             break
+
+    app.add_middleware(AuditMiddleware)
 
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

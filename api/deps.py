@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hmac
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Iterator
 
@@ -12,6 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 from psycopg_pool import ConnectionPool
 
+from api.security import Authenticator, Principal, RateLimiter
 from hazmon.db import StorageInfo
 from hazmon.errors import DatabaseUnavailable
 
@@ -28,6 +28,11 @@ class Services:
     db_url: str = ""                        # for the alarm-change listener (LISTEN needs its own)
     shelve_max_s: dict[str, int] = field(
         default_factory=lambda: {"high": 3600, "medium": 8 * 3600, "low": 24 * 3600})
+    rate_limiter: RateLimiter = field(default_factory=lambda: RateLimiter(rate=50.0, burst=200))
+    auth: Authenticator = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.auth = Authenticator(self.admin_token)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def broker_connected(self) -> bool | None:
@@ -40,14 +45,6 @@ class Services:
             self.ingest.reload_registry()
 
 
-@dataclass(frozen=True)
-class Principal:
-    """Who is calling and with what role."""
-
-    name: str
-    role: str
-
-
 def get_services(request: Request) -> Services:
     return request.app.state.services  # type: ignore[no-any-return]
 
@@ -57,15 +54,21 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 _bearer = HTTPBearer(auto_error=False)
 
 
-def get_principal(services: ServicesDep,
+def get_principal(request: Request, services: ServicesDep,
                   creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> Principal:
-    """The caller of an /api/ route; 401 without a valid bearer token."""
+    """The caller of an /api/ route: 401 without a valid bearer token, 429 over the rate limit."""
     if creds is None or creds.scheme.lower() != "bearer":
         raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer <token>'",
                             headers={"WWW-Authenticate": "Bearer"})
-    if not hmac.compare_digest(creds.credentials.encode(), services.admin_token.encode()):
-        raise HTTPException(401, "invalid token", headers={"WWW-Authenticate": "Bearer"})
-    return Principal(name="admin", role="admin")
+    principal = services.auth.resolve(creds.credentials, services.pool)
+    if principal is None:
+        raise HTTPException(401, "invalid, expired or revoked token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    if not services.rate_limiter.allow(principal.name):
+        raise HTTPException(429, "too many requests for this token; slow down",
+                            headers={"Retry-After": "1"})
+    request.state.principal = principal
+    return principal
 
 
 PrincipalDep = Annotated[Principal, Depends(get_principal)]

@@ -22,6 +22,7 @@ class EnterpriseCreate(Strict):
     name: str = Field(min_length=1, max_length=200)
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
+    region: str | None = Field(default=None, max_length=100, description="e.g. a county code")
 
 
 class EnterprisePublic(BaseModel):
@@ -29,6 +30,7 @@ class EnterprisePublic(BaseModel):
     name: str
     lat: float | None
     lon: float | None
+    region: str | None = None
     created_at: datetime
 
 

@@ -21,12 +21,13 @@ POINTS_CHANGED_CHANNEL = "hazmon_points"
 
 
 def create_enterprise(conn: psycopg.Connection, code: str, name: str,
-                      lat: float | None, lon: float | None) -> dict[str, Any]:
+                      lat: float | None, lon: float | None,
+                      region: str | None = None) -> dict[str, Any]:
     """Insert an enterprise; Conflict when the code exists."""
     row = conn.cursor(row_factory=dict_row).execute(
-        """INSERT INTO enterprises (code, name, lat, lon) VALUES (%s, %s, %s, %s)
-           ON CONFLICT (code) DO NOTHING RETURNING code, name, lat, lon, created_at""",
-        (code, name, lat, lon),
+        """INSERT INTO enterprises (code, name, lat, lon, region) VALUES (%s, %s, %s, %s, %s)
+           ON CONFLICT (code) DO NOTHING RETURNING code, name, lat, lon, region, created_at""",
+        (code, name, lat, lon, region),
     ).fetchone()
     if row is None:
         raise Conflict(f"enterprise {code!r} already exists")
@@ -36,7 +37,7 @@ def create_enterprise(conn: psycopg.Connection, code: str, name: str,
 def list_enterprises(conn: psycopg.Connection) -> list[dict[str, Any]]:
     """Every enterprise, by code."""
     return conn.cursor(row_factory=dict_row).execute(
-        "SELECT code, name, lat, lon, created_at FROM enterprises ORDER BY code"
+        "SELECT code, name, lat, lon, region, created_at FROM enterprises ORDER BY code"
     ).fetchall()
 
 

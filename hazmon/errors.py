@@ -9,6 +9,7 @@
     │   ├── PointTableError        a point table with row/column errors (nothing applied)
     │   └── UnknownSubstance       a chemical not in the GB 18218 table without critical_t
     ├── NotFound               a named resource does not exist
+    ├── Forbidden              the caller's role or scope does not allow the request
     └── Conflict               the request conflicts with current state (duplicate, wrong state)
 
 Library errors (psycopg, paho) are converted at the boundary with ``raise X(...) from exc``.
@@ -61,6 +62,10 @@ class UnknownSubstance(InputError):
 
 class NotFound(HazmonError):
     """A named resource does not exist."""
+
+
+class Forbidden(HazmonError):
+    """The caller's role or scope does not allow the request."""
 
 
 class Conflict(HazmonError):

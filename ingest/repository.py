@@ -22,9 +22,14 @@ def insert_rejections(conn: psycopg.Connection, rows: Sequence[tuple[Any, ...]])
 
 
 def list_rejections(conn: psycopg.Connection, *, enterprise: str | None, since: datetime | None,
-                    limit: int) -> list[dict[str, Any]]:
-    """Rejections newest first, optionally of one enterprise and since a time."""
-    where, params = [], []
+                    limit: int, scope: list[str] | None = None) -> list[dict[str, Any]]:
+    """Rejections newest first, optionally of one enterprise and since a time; ``scope`` limits
+    them to these enterprises (None = all)."""
+    where: list[str] = []
+    params: list[Any] = []
+    if scope is not None:
+        where.append("enterprise = ANY(%s)")
+        params.append(scope)
     if enterprise is not None:
         where.append("enterprise = %s")
         params.append(enterprise)

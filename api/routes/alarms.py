@@ -15,7 +15,7 @@ from api.deps import DbDep, PrincipalDep, ServicesDep
 from api.events import AlarmEvent, missed_events
 from alerting import operations
 from api.schemas import AckRequest, AlarmEventPublic, AlarmPublic, Items, ShelveRequest
-from hazmon.errors import InputError
+from hazmon.errors import InputError, NotFound
 
 router = APIRouter(prefix="/api/v1/alarms", tags=["alarms"])
 
@@ -47,7 +47,7 @@ def _check_known(conn: Any, enterprise: str | None, hazard_source: str | None,
 
 @router.get("", response_model=Items[AlarmPublic])
 def list_alarms(
-    conn: DbDep, _: PrincipalDep,
+    conn: DbDep, principal: PrincipalDep,
     state: Annotated[str | None, Query(description="a state, 'active' or 'open'")] = None,
     enterprise: str | None = None, hazard_source: str | None = None, tag: str | None = None,
     condition: Annotated[str | None, Query(description=", ".join(lifecycle.CONDITIONS))] = None,
@@ -58,15 +58,17 @@ def list_alarms(
     if condition is not None and condition not in lifecycle.CONDITIONS:
         raise InputError(f"condition {condition!r} is not one of {', '.join(lifecycle.CONDITIONS)}")
     _check_known(conn, enterprise, hazard_source, tag)
+    if enterprise is not None:
+        principal.require_enterprise(enterprise)
     return {"items": repo.list_alarms(conn, states=states, enterprise=enterprise,
                                       hazard_source=hazard_source, tag=tag, condition=condition,
-                                      limit=limit)}
+                                      limit=limit, scope=principal.scope_list())}
 
 
 @router.get("/stream", response_class=StreamingResponse, responses={
     200: {"content": {"text/event-stream": {}}, "description": "one `alarm` event per change"}})
 async def stream_alarms(
-    request: Request, services: ServicesDep, _: PrincipalDep,
+    request: Request, services: ServicesDep, principal: PrincipalDep,
     state: str | None = None, enterprise: str | None = None, hazard_source: str | None = None,
     tag: str | None = None, condition: str | None = None,
     last_event_id: Annotated[str | None, Header()] = None,
@@ -77,6 +79,9 @@ async def stream_alarms(
     if condition is not None and condition not in lifecycle.CONDITIONS:
         raise InputError(f"condition {condition!r} is not one of {', '.join(lifecycle.CONDITIONS)}")
     after = int(last_event_id) if last_event_id and last_event_id.isdigit() else None
+
+    if enterprise is not None and not principal.sees(enterprise):
+        principal.require_enterprise(enterprise)
 
     def prepare() -> list[AlarmEvent]:
         with services.pool.connection(timeout=10) as conn:
@@ -94,7 +99,8 @@ async def stream_alarms(
               "condition": condition}
 
     def matches(alarm: dict[str, Any]) -> bool:
-        return (states is None or alarm["state"] in states) and all(
+        return principal.sees(alarm["enterprise"]) and (
+            states is None or alarm["state"] in states) and all(
             v is None or alarm[k] == v for k, v in wanted.items())
 
     async def events() -> AsyncIterator[str]:
@@ -134,16 +140,25 @@ def _sse(ev: AlarmEvent) -> str:
     return f"id: {ev.event_id}\nevent: alarm\ndata: {data}\n\n"
 
 
+def _visible(conn: Any, alarm_id: int, principal: Any, action: str = "read") -> dict[str, Any]:
+    """The alarm if this token may see it (404 otherwise: ids of others are not confirmed)."""
+    principal.require(action)
+    alarm = repo.get_alarm(conn, alarm_id)
+    if not principal.sees(alarm["enterprise"]):
+        raise NotFound(f"alarm {alarm_id} does not exist")
+    return alarm
+
+
 @router.get("/{alarm_id}", response_model=AlarmPublic)
-def get_alarm(alarm_id: int, conn: DbDep, _: PrincipalDep) -> dict[str, Any]:
+def get_alarm(alarm_id: int, conn: DbDep, principal: PrincipalDep) -> dict[str, Any]:
     """One alarm."""
-    return repo.get_alarm(conn, alarm_id)
+    return _visible(conn, alarm_id, principal)
 
 
 @router.get("/{alarm_id}/events", response_model=Items[AlarmEventPublic])
-def get_alarm_events(alarm_id: int, conn: DbDep, _: PrincipalDep) -> dict[str, Any]:
+def get_alarm_events(alarm_id: int, conn: DbDep, principal: PrincipalDep) -> dict[str, Any]:
     """The alarm's event log: every change, who, when."""
-    repo.get_alarm(conn, alarm_id)
+    _visible(conn, alarm_id, principal)
     return {"items": repo.alarm_events(conn, alarm_id)}
 
 
@@ -151,6 +166,7 @@ def get_alarm_events(alarm_id: int, conn: DbDep, _: PrincipalDep) -> dict[str, A
 def ack_alarm(alarm_id: int, conn: DbDep, principal: PrincipalDep,
               body: Annotated[AckRequest | None, Body()] = None) -> dict[str, Any]:
     """Acknowledge: UNACK_ACTIVE → ACK_ACTIVE, RTN_UNACK → CLOSED; 409 in other states."""
+    _visible(conn, alarm_id, principal, "ack")
     alarm = repo.acknowledge(conn, alarm_id, principal.name, body.comment if body else None)
     conn.commit()
     return alarm
@@ -161,6 +177,7 @@ def shelve_alarm(alarm_id: int, body: ShelveRequest, conn: DbDep, principal: Pri
                  services: ServicesDep) -> dict[str, Any]:
     """Shelve an annunciating alarm for ``duration_s`` (at most the maximum for its priority);
     when the time is over it shows its condition again: UNACK_ACTIVE if active, else CLOSED."""
+    _visible(conn, alarm_id, principal, "ack")
     alarm = operations.shelve(conn, alarm_id, principal.name, body.duration_s, body.reason,
                               services.shelve_max_s)
     conn.commit()
@@ -170,6 +187,7 @@ def shelve_alarm(alarm_id: int, body: ShelveRequest, conn: DbDep, principal: Pri
 @router.post("/{alarm_id}/unshelve", response_model=AlarmPublic)
 def unshelve_alarm(alarm_id: int, conn: DbDep, principal: PrincipalDep) -> dict[str, Any]:
     """End a shelve early."""
+    _visible(conn, alarm_id, principal, "ack")
     alarm = operations.unshelve(conn, alarm_id, principal.name)
     conn.commit()
     return alarm
@@ -180,6 +198,7 @@ def reset_alarm(alarm_id: int, conn: DbDep, principal: PrincipalDep,
                 body: Annotated[AckRequest | None, Body()] = None) -> dict[str, Any]:
     """Reset a latched alarm after its condition returned: ACK_ACTIVE → CLOSED,
     UNACK_ACTIVE → RTN_UNACK (still to be acknowledged); 409 while the condition is active."""
+    _visible(conn, alarm_id, principal, "ack")
     alarm = operations.reset(conn, alarm_id, principal.name, body.comment if body else None)
     conn.commit()
     return alarm

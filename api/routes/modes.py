@@ -24,6 +24,7 @@ def _done(conn: Any, services: Any, changed: int, **fields: Any) -> dict[str, An
 def enterprise_mode(enterprise: str, body: ModeChange, conn: DbDep, principal: PrincipalDep,
                     services: ServicesDep) -> dict[str, Any]:
     """Maintenance or shutdown suppresses every alarm of the enterprise; normal re-evaluates."""
+    principal.require_enterprise(enterprise, "mode")
     ent_id = repo.enterprise_id(conn, enterprise)
     changed = operations.set_mode(conn, "enterprises", ent_id, body.mode, principal.name,
                                   body.reason, body.until)
@@ -34,6 +35,7 @@ def enterprise_mode(enterprise: str, body: ModeChange, conn: DbDep, principal: P
 def hazard_source_mode(enterprise: str, code: str, body: ModeChange, conn: DbDep,
                        principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     """Maintenance or shutdown of one hazard source suppresses the alarms of its points."""
+    principal.require_enterprise(enterprise, "mode")
     hs_id = repo.hazard_source_id(conn, repo.enterprise_id(conn, enterprise), code)
     changed = operations.set_mode(conn, "hazard_sources", hs_id, body.mode, principal.name,
                                   body.reason, body.until)
@@ -44,6 +46,7 @@ def hazard_source_mode(enterprise: str, code: str, body: ModeChange, conn: DbDep
 def point_mode(enterprise: str, tag: str, body: ModeChange, conn: DbDep,
                principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     """Maintenance or shutdown of one point suppresses its alarms."""
+    principal.require_enterprise(enterprise, "mode")
     pid = repo.point_id(conn, repo.enterprise_id(conn, enterprise), tag)
     changed = operations.set_mode(conn, "points", pid, body.mode, principal.name,
                                   body.reason, body.until)
@@ -54,6 +57,7 @@ def point_mode(enterprise: str, tag: str, body: ModeChange, conn: DbDep,
 def point_service(enterprise: str, tag: str, body: ServiceChange, conn: DbDep,
                   principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     """Take a point out of service (who, why, until when) or return it to service."""
+    principal.require_enterprise(enterprise, "mode")
     pid = repo.point_id(conn, repo.enterprise_id(conn, enterprise), tag)
     changed = operations.set_service(conn, pid, body.in_service, principal.name, body.reason,
                                      body.until)

@@ -24,11 +24,12 @@ MAX_ROWS = 100_000
 @router.put("", response_model=PointsUploaded, openapi_extra={
     "requestBody": {"required": True, "content": {"text/csv": {"schema": {"type": "string"}}}}})
 async def upload_points(enterprise: str, request: Request, services: ServicesDep,
-                        _: PrincipalDep) -> dict[str, int]:
+                        principal: PrincipalDep) -> dict[str, int]:
     """Create or update points from a point table (CSV, English or Chinese headers).
 
     All or nothing: a table with any invalid row is rejected with every error by row and column.
     """
+    principal.require_enterprise(enterprise, "configure")
     ctype = request.headers.get("content-type", "")
     if "json" in ctype or "multipart" in ctype:
         raise InputError(f"send the point table as the raw CSV body with Content-Type: text/csv, "
@@ -55,20 +56,22 @@ def _apply_table(services: Any, enterprise: str, data: bytes) -> dict[str, int]:
 
 
 @router.get("", response_model=Items[PointPublic])
-def list_points(enterprise: str, conn: DbDep, _: PrincipalDep) -> dict[str, Any]:
+def list_points(enterprise: str, conn: DbDep, principal: PrincipalDep) -> dict[str, Any]:
     """Every point of the enterprise with its newest reading."""
+    principal.require_enterprise(enterprise)
     return {"items": repo.list_points(conn, repo.enterprise_id(conn, enterprise))}
 
 
 @router.get("/{tag}", response_model=PointPublic)
-def get_point(enterprise: str, tag: str, conn: DbDep, _: PrincipalDep) -> dict[str, Any]:
+def get_point(enterprise: str, tag: str, conn: DbDep, principal: PrincipalDep) -> dict[str, Any]:
     """A point's configuration and ``latest``: the reading with the newest ``ts``."""
+    principal.require_enterprise(enterprise)
     return repo.get_point(conn, repo.enterprise_id(conn, enterprise), tag)
 
 
 @router.get("/{tag}/readings", response_model=Items[ReadingPublic] | Items[BucketPublic])
 def get_readings(
-    enterprise: str, tag: str, conn: DbDep, _: PrincipalDep,
+    enterprise: str, tag: str, conn: DbDep, principal: PrincipalDep,
     start: Annotated[str | None, Query(description="RFC 3339, inclusive; default end - 1 h")] = None,
     end: Annotated[str | None, Query(description="RFC 3339, exclusive; default now")] = None,
     bucket: Annotated[int | None, Query(ge=1, le=366 * 86400,
@@ -76,6 +79,7 @@ def get_readings(
     limit: Annotated[int, Query(ge=1, le=1_000_000)] = 100_000,
 ) -> dict[str, Any]:
     """Readings in [start, end) ascending; with ``bucket``, min/max/avg per bucket."""
+    principal.require_enterprise(enterprise)
     t_end = parse_time(end, "end") if end else datetime.now(UTC)
     t_start = parse_time(start, "start") if start else t_end - timedelta(hours=1)
     if t_end <= t_start:

@@ -12,6 +12,7 @@ from pydantic import BaseModel
 from alerting import report
 from alerting import report_repository as repo
 from api.deps import DbDep, PrincipalDep
+from hazmon.errors import Forbidden
 from api.timeparse import parse_time
 from hazmon.errors import InputError
 
@@ -104,7 +105,7 @@ def _wants_csv(fmt: str | None, accept: str | None) -> bool:
 @router.get("/alarm-performance", response_model=AlarmPerformancePublic, responses={
     200: {"content": {"text/csv": {}}, "description": "JSON, or CSV with format=csv"}})
 def alarm_performance(
-    conn: DbDep, _: PrincipalDep,
+    conn: DbDep, principal: PrincipalDep,
     start: Annotated[str | None, Query(description="RFC 3339, inclusive; default end - 24 h")] = None,
     end: Annotated[str | None, Query(description="RFC 3339, exclusive; default now")] = None,
     enterprise: Annotated[str | None, Query(description="an enterprise code; default all")] = None,
@@ -123,6 +124,12 @@ def alarm_performance(
     start with ``= + - @`` get a leading ``'`` so no spreadsheet runs them as formulas.
     """
     t_start, t_end = _range(start, end)
+    if enterprise is not None:
+        principal.require_enterprise(enterprise)
+    elif principal.enterprises is not None:
+        if len(principal.enterprises) != 1:
+            raise Forbidden("this token sees only some enterprises: name one with ?enterprise=")
+        enterprise = next(iter(principal.enterprises))
     counts = repo.alarm_performance(conn, start=t_start, end=t_end, enterprise=enterprise)
     body = report.summarize(counts, start=t_start, end=t_end, enterprise=enterprise)
     if not _wants_csv(format, accept):
