@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from typing import Any
 
@@ -113,8 +114,15 @@ def audit(conn: psycopg.Connection, *, actor: str, role: str, action: str, targe
     conn.execute(
         """INSERT INTO audit_log (actor, role, action, target, status, before, after, source_ip,
                                   user_agent) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)""",
-        (actor, role, action, target, status, None if before is None else Jsonb(before),
-         None if after is None else Jsonb(after), source_ip, user_agent))
+        (actor, role, action, target, status, _json(before), _json(after), source_ip, user_agent))
+
+
+def _json(value: Any) -> Jsonb | None:
+    return None if value is None else Jsonb(value, dumps=_dumps)
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False, default=str)
 
 
 def list_audit(conn: psycopg.Connection, *, actor: str | None, since: datetime | None,

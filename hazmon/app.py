@@ -106,3 +106,21 @@ def pool_for_api(url: str, stack: ExitStack):  # type: ignore[no-untyped-def]
     pool = make_pool(url, min_size=1, max_size=8, name="hazmon-api")
     stack.callback(pool.close)
     return pool
+
+
+def database_for_cli(settings: Settings, stack: ExitStack) -> str:
+    """The database a CLI command should use: the configured one, the running embedded one
+    (never restarted under a live server), or the embedded one started for this command."""
+    if settings.database_url:
+        return settings.database_url
+    pg = EmbeddedPostgres(settings.data_dir)
+    port_file, password_file = pg.port_file, pg.password_file
+    if port_file.exists() and password_file.exists():
+        from hazmon.embedded import wait_port
+
+        pg.port = int(port_file.read_text().strip())
+        if wait_port("127.0.0.1", pg.port, 0.5):
+            return pg.url()
+        pg.port = None
+    url, _ = start_storage(settings, stack)
+    return url

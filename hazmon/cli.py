@@ -131,6 +131,63 @@ def _start_simulator(stack, server) -> None:  # type: ignore[no-untyped-def]
     stack.callback(stop.set)
 
 
+def _admin_commands(sub) -> None:  # type: ignore[no-untyped-def]
+    user = sub.add_parser("user", help="manage users (roles and scopes)")
+    user_sub = user.add_subparsers(dest="action", required=True)
+    create = user_sub.add_parser("create", help="create a user")
+    create.add_argument("name")
+    create.add_argument("--role", required=True,
+                        choices=["admin", "duty_officer", "enterprise", "dispatcher", "viewer"])
+    create.add_argument("--enterprise", action="append", default=[], help="scope (repeatable)")
+    create.add_argument("--region", action="append", default=[], help="scope (repeatable)")
+    create.add_argument("--display-name")
+    user_sub.add_parser("list", help="list users")
+    token = sub.add_parser("token", help="issue, list and revoke API tokens")
+    token_sub = token.add_subparsers(dest="action", required=True)
+    issue = token_sub.add_parser("issue", help="issue a token for a user (printed once)")
+    issue.add_argument("user")
+    issue.add_argument("--name")
+    token_sub.add_parser("list", help="list tokens (never their values)")
+    revoke = token_sub.add_parser("revoke", help="revoke a token by id")
+    revoke.add_argument("id", type=int)
+
+
+def _run_admin(args: argparse.Namespace, settings: Settings) -> int:
+    """User and token management against the configured (or running embedded) database."""
+    import json
+    from contextlib import ExitStack
+
+    from hazmon import accounts
+    from hazmon.app import database_for_cli
+    from hazmon.db import connect
+
+    with ExitStack() as stack:
+        with connect(database_for_cli(settings, stack)) as conn:
+            if args.command == "user" and args.action == "create":
+                out = accounts.create_user(conn, args.name, args.role, "cli",
+                                           display_name=args.display_name,
+                                           enterprises=args.enterprise, regions=args.region)
+            elif args.command == "user":
+                out = accounts.list_users(conn)
+            elif args.action == "issue":
+                out = accounts.issue_token(conn, args.user, args.name, None)
+            elif args.action == "list":
+                out = accounts.list_tokens(conn)
+            else:
+                accounts.revoke_token(conn, args.id)
+                out = {"revoked": args.id}
+            accounts.audit(conn, actor="cli", role="admin", action=f"{args.command} {args.action}",
+                           target=getattr(args, "name", None) or getattr(args, "user", None),
+                           status=0, after=_no_token(out))
+            conn.commit()
+    print(json.dumps(out, ensure_ascii=False, indent=2, default=str))
+    return 0
+
+
+def _no_token(value: object) -> object:
+    return {k: v for k, v in value.items() if k != "token"} if isinstance(value, dict) else None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the console script."""
     parser = argparse.ArgumentParser(prog="hazmon", description=__doc__)
@@ -143,6 +200,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ingest_p.add_argument("--shard", default="0/1", help="K/N: enterprises whose code hashes to K")
     sub.add_parser("demo", help="serve, with the simulated plant streaming")
     sub.add_parser("migrate", help="apply database migrations and exit")
+    _admin_commands(sub)
     sim = sub.add_parser("simulate", help="publish a simulated plant over MQTT")
     from simulators import plant
 
@@ -161,6 +219,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "load":
         return load_gen.run(args)
     settings = load_settings()
+    if args.command in ("user", "token"):
+        from hazmon.errors import HazmonError
+
+        try:
+            return _run_admin(args, settings)
+        except HazmonError as exc:
+            print(f"hazmon: {exc}", file=sys.stderr)
+            return 2
     if args.command == "migrate":
         from contextlib import ExitStack
 
