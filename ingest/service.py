@@ -86,6 +86,7 @@ class IngestWorker:
         self._last_stale = 0.0
         self._last_checkpoint = time.monotonic()
         self._retry_items: list[Inbound] = []
+        self._unrecorded: list[Transitions] = []
         self.raise_levels = settings.raise_levels()
         # COMM: which gateway last sent each point (by point id), and which gateways are offline.
         self._gateway_codes: dict[tuple[int, str], int] = {}
@@ -251,9 +252,13 @@ class IngestWorker:
             self._switch_registry(time.time_ns() // 1_000_000)
             stale = self.engine.check_stale(time.time_ns() // 1_000_000, self._comm_down())
             if len(stale):
-                # check_stale commits its own state: record its transitions right away.
-                self._record(conn, stale)
+                # check_stale commits its own state: its transitions must be recorded even if
+                # the database is away now, so they wait here until a commit succeeds.
+                self._unrecorded.append(stale)
+            while self._unrecorded:
+                self._record(conn, self._unrecorded[0])
                 conn.commit()
+                self._unrecorded.pop(0)
             if self.runs_timers:
                 now_dt = datetime.now(UTC)
                 if operations.expire_shelves(conn, now_dt) + operations.expire_modes(conn, now_dt):
