@@ -85,12 +85,13 @@ def _start_ingest(settings, stack, db_url, mqtt_url, broker_kind, storage, regis
     client_id = settings.mqtt_client_id
     if shard is not None and client_id == "hazmon-ingest":
         client_id = f"hazmon-ingest-{shard[0]}-of-{shard[1]}"
+    metrics = IngestMetrics(registry)
     subscriber = Subscriber(BrokerAddress.parse(mqtt_url), client_id,
                             protocol=3 if broker_kind == "amqtt" else settings.mqtt_protocol,
                             receive_maximum=settings.ingest_queue_max,
-                            topics=() if shard is not None else (READINGS_TOPIC, STATUS_TOPIC))
-    ingest = IngestService(settings, db_url, subscriber, IngestMetrics(registry), storage.timescale,
-                           shard)
+                            topics=() if shard is not None else (READINGS_TOPIC, STATUS_TOPIC),
+                            on_state=lambda up: metrics.broker_connected.set(1 if up else 0))
+    ingest = IngestService(settings, db_url, subscriber, metrics, storage.timescale, shard)
     ingest.start()
     stack.callback(ingest.stop)
     return ingest

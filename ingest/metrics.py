@@ -36,6 +36,9 @@ class IngestMetrics:
                                  registry=registry)
         self.db_errors = Counter("hazmon_ingest_db_errors_total",
                                  "Failed batch writes (retried)", registry=registry)
+        self.subscribed_enterprises = Gauge(
+            "hazmon_ingest_subscribed_enterprises",
+            "Enterprises whose topics this shard subscribes to", registry=registry)
         self.broker_connected = Gauge("hazmon_broker_connected", "1 when connected to the broker",
                                       registry=registry)
         self.alarm_changes = Counter("hazmon_alarm_transitions_total",

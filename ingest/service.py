@@ -125,6 +125,7 @@ class IngestWorker:
         if self.shard is not None and self.registry is not None:
             self.subscriber.set_topics(tuple(
                 t for code in sorted(self.registry.enterprises) for t in enterprise_topics(code)))
+            self.metrics.subscribed_enterprises.set(len(self.registry.enterprises))
 
     def _poll_version(self, conn: psycopg.Connection) -> None:
         """Other processes (the API of another host, another shard) may change points."""
@@ -245,6 +246,7 @@ class IngestWorker:
         if now - self._last_poll >= 0.25:
             self._last_poll = now
             self._poll_version(conn)
+            self._switch_registry(time.time_ns() // 1_000_000)  # new enterprises subscribe now
         if now - self._last_checkpoint >= self.settings.checkpoint_interval_s:
             self.checkpoint(conn)
         if now - self._last_stale >= 1.0 and self.engine is not None and self.registry is not None:

@@ -154,3 +154,4 @@ def test_metrics_count_rejections_by_reason(hazmon: Hazmon, api: httpx.Client, g
         text = httpx.get(hazmon.url + "/metrics").text
         return 'hazmon_ingest_rejected_total{reason="not_json"}' in text
     wait_for(counted, what="rejection metric")
+    assert "hazmon_broker_connected 1.0" in httpx.get(hazmon.url + "/metrics").text

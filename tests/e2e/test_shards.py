@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+import httpx
 import psycopg
 import pytest
 
@@ -48,7 +49,16 @@ def test_two_shards_store_every_reading_once_and_raise_every_alarm_once(
             r = api.put(f"/api/v1/enterprises/{code}/points", content=POINTS,
                         headers={"Content-Type": "text/csv"})
             assert r.status_code == 200
-        time.sleep(1.0)  # shards poll for new enterprises and subscribe to them
+        def subscribed() -> bool:  # shards learn new enterprises and subscribe to their topics
+            total = 0.0
+            for shard in shards:
+                text = httpx.get(shard.url + "/metrics").text
+                line = next(l for l in text.splitlines()
+                            if l.startswith("hazmon_ingest_subscribed_enterprises "))
+                total += float(line.split()[1])
+            return total == len(codes)
+        wait_for(subscribed, what="both shards subscribed to their enterprises")
+        time.sleep(0.5)  # the SUBSCRIBE packets reach the broker
         t0 = time.time_ns() // 1_000_000 - 600_000
         for code in codes:
             gw = Gateway(mqtt_url, code)
@@ -74,7 +84,6 @@ def test_two_shards_store_every_reading_once_and_raise_every_alarm_once(
             assert dup == 0
         # each shard judged only its own enterprises
         for k, shard in enumerate(shards):
-            import httpx
             text = httpx.get(shard.url + "/metrics").text
             line = next(l for l in text.splitlines() if l.startswith("hazmon_ingest_readings_total "))
             assert float(line.split()[1]) == 2 * N_READINGS * 2, (k, line)
