@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
-import psycopg
 
-from alerting.engine import Engine, PointConfig
+from alerting.engine import PointConfig
 from devices.registry import Registry
 
 

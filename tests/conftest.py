@@ -9,20 +9,14 @@ Every test module gets a database of its own, created from a migrated template.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
 import uuid
-from pathlib import Path
 from typing import Iterator
 
-import httpx
 import psycopg
 import pytest
 
 from hazmon.db import migrate
-from hazmon.embedded import EmbeddedBroker, EmbeddedPostgres, free_port
+from hazmon.embedded import EmbeddedBroker, EmbeddedPostgres
 from tests.support import Hazmon
 
 TEMPLATE = "hazmon_template"

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import httpx
 import psycopg
-import pytest
 
 from hazmon.shard import shard_of
 from tests.conftest import new_database
@@ -53,8 +52,8 @@ def test_two_shards_store_every_reading_once_and_raise_every_alarm_once(
             total = 0.0
             for shard in shards:
                 text = httpx.get(shard.url + "/metrics").text
-                line = next(l for l in text.splitlines()
-                            if l.startswith("hazmon_ingest_subscribed_enterprises "))
+                line = next(ln for ln in text.splitlines()
+                            if ln.startswith("hazmon_ingest_subscribed_enterprises "))
                 total += float(line.split()[1])
             return total == len(codes)
         wait_for(subscribed, what="both shards subscribed to their enterprises")
@@ -85,7 +84,7 @@ def test_two_shards_store_every_reading_once_and_raise_every_alarm_once(
         # each shard judged only its own enterprises
         for k, shard in enumerate(shards):
             text = httpx.get(shard.url + "/metrics").text
-            line = next(l for l in text.splitlines() if l.startswith("hazmon_ingest_readings_total "))
+            line = next(ln for ln in text.splitlines() if ln.startswith("hazmon_ingest_readings_total "))
             assert float(line.split()[1]) == 2 * N_READINGS * 2, (k, line)
     finally:
         for gw in gateways:

@@ -10,7 +10,7 @@ import time
 import httpx
 import pytest
 
-from tests.support import Gateway, Hazmon, wait_for
+from tests.support import Gateway, Hazmon
 
 E = "E-SSE"
 POINTS = "tag,kind,hi,hihi,deadband\nS-1,pressure,80,90,0\nS-2,pressure,80,90,0\n"
