@@ -195,6 +195,7 @@ def migrate(url: str) -> StorageInfo:
             info = storage_info(conn)
             conn.commit()
         finally:
+            conn.rollback()  # a failed step leaves the transaction aborted: unlock must still run
             conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
             conn.commit()
     return info
@@ -293,3 +294,21 @@ def apply_retention(conn: psycopg.Connection, info: StorageInfo, keep_days: int)
     for job_id, _ in jobs:
         conn.execute("SELECT delete_job(%s)", (job_id,))
     conn.execute("SELECT add_retention_policy('readings', %s::interval)", (keep,))
+    # Trends outlive raw data: minutes as long as the raw readings, hours five times longer.
+    for view, days in (("readings_1m", keep_days), ("readings_1h", 5 * keep_days)):
+        if conn.execute("SELECT 1 FROM timescaledb_information.continuous_aggregates "
+                        "WHERE view_name = %s", (view,)).fetchone():
+            conn.execute("SELECT remove_retention_policy(%s, if_exists => true)", (view,))
+            conn.execute("SELECT add_retention_policy(%s, %s::interval)", (view, f"{days} days"))
+
+
+def housekeeping(conn: psycopg.Connection, timescale: bool, settings: object) -> None:
+    """Hourly on a long-running server: partitions ahead, and old ones dropped (plain PostgreSQL;
+    TimescaleDB's own jobs do both there, except on the Apache-only build)."""
+    now = datetime.now(UTC)
+    if not timescale:
+        parts = Partitions()
+        parts.load(conn)
+        parts.ensure_ahead(conn, now, int(getattr(settings, "partitions_ahead_days", 3)))
+    apply_retention(conn, storage_info(conn), int(getattr(settings, "retention_days", 400)))
+    conn.commit()

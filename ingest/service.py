@@ -26,7 +26,7 @@ from alerting.persist import load_engine_state, save_checkpoint
 from alerting.seeding import engine_config
 from devices.registry import Registry, load_registry
 from devices.repository import points_version
-from hazmon.db import connect
+from hazmon.db import connect, housekeeping
 from hazmon.errors import DatabaseUnavailable
 from hazmon.settings import Settings
 from ingest import repository as ingest_repo
@@ -85,6 +85,7 @@ class IngestWorker:
         self._last_poll = 0.0
         self._last_stale = 0.0
         self._last_checkpoint = time.monotonic()
+        self._last_housekeeping = time.monotonic()
         self._retry_items: list[Inbound] = []
         self._unrecorded: list[Transitions] = []
         self.raise_levels = settings.raise_levels()
@@ -247,6 +248,9 @@ class IngestWorker:
             self._last_poll = now
             self._poll_version(conn)
             self._switch_registry(time.time_ns() // 1_000_000)  # new enterprises subscribe now
+        if self.runs_timers and now - self._last_housekeeping >= 3600:
+            self._last_housekeeping = now
+            housekeeping(conn, self.writer.timescale, self.settings)
         if now - self._last_checkpoint >= self.settings.checkpoint_interval_s:
             self.checkpoint(conn)
         if now - self._last_stale >= 1.0 and self.engine is not None and self.registry is not None:

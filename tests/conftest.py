@@ -50,9 +50,17 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         url = pg.start()
         stops.append(pg.stop)
     with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE}")
+        for (name,) in conn.execute("SELECT datname FROM pg_database WHERE datname LIKE 't\\_%'").fetchall():
+            conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # left by a killed run
+        conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
         conn.execute(f"CREATE DATABASE {TEMPLATE}")
     migrate(_with_db(url, TEMPLATE))
+    with psycopg.connect(url, autocommit=True) as conn:
+        # TimescaleDB's scheduler connects to every database: keep it off the template, or
+        # cloning it fails with "being accessed by other users".
+        conn.execute(f"ALTER DATABASE {TEMPLATE} WITH ALLOW_CONNECTIONS false")
+        conn.execute("SELECT pg_terminate_backend(pid, 5000) FROM pg_stat_activity "
+                     "WHERE datname = %s AND pid <> pg_backend_pid()", (TEMPLATE,))
     yield url
     for stop in reversed(stops):
         stop()
@@ -71,10 +79,18 @@ def new_database(server_url: str) -> str:
     return _with_db(server_url, name)
 
 
+def drop_database(server_url: str, db_url: str) -> None:
+    """Drop a test database (its TimescaleDB jobs would otherwise hold background workers)."""
+    with psycopg.connect(server_url, autocommit=True) as conn:
+        conn.execute(f"DROP DATABASE IF EXISTS {db_url.rpartition('/')[2]} WITH (FORCE)")
+
+
 @pytest.fixture(scope="module")
-def db_url(pg_server: str) -> str:
-    """A database of this test module's own."""
-    return new_database(pg_server)
+def db_url(pg_server: str) -> Iterator[str]:
+    """A database of this test module's own, dropped afterwards."""
+    url = new_database(pg_server)
+    yield url
+    drop_database(pg_server, url)
 
 
 @pytest.fixture

@@ -115,8 +115,8 @@ def test_timescale_hypertable_compression_and_retention(conn: psycopg.Connection
     views = {r[0] for r in conn.execute(
         "SELECT view_name FROM timescaledb_information.continuous_aggregates")}
     assert {"readings_1m", "readings_1h"} <= views
-    for view in ("readings_1m", "readings_1h"):
-        assert set(_jobs(conn, view)) == {"policy_refresh_continuous_aggregate"}
+    for view in ("readings_1m", "readings_1h"):  # refreshed, and kept for a bounded time
+        assert set(_jobs(conn, view)) == {"policy_refresh_continuous_aggregate", "policy_retention"}
 
 
 def test_timescale_retention_policy_follows_the_setting(conn: psycopg.Connection) -> None:
