@@ -47,6 +47,7 @@ class ResponseService:
         self.tick_s = tick_s
         self.full_every_s = full_every_s
         self.active = False                       # holds the lock: the one working instance
+        self.ticks = 0                            # work loops completed (tests wait on it)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -96,6 +97,7 @@ class ResponseService:
             if self._monotonic() - last_full >= self.full_every_s:
                 self.recompute_all(conn)
                 last_full = self._monotonic()
+            self.ticks += 1
 
     @staticmethod
     def _monotonic() -> float:
