@@ -103,7 +103,7 @@ def _require(cond: bool, message: str) -> None:
 def _optional_set(value: Any, name: str, item_type: type) -> frozenset[Any] | None:
     if value is None:
         return None
-    _require(isinstance(value, list) and value and all(
+    _require(isinstance(value, list) and len(value) > 0 and all(
         isinstance(v, item_type) and not isinstance(v, bool) for v in value),
         f"{name} must be null or a non-empty list of {item_type.__name__}")
     return frozenset(value)
@@ -271,8 +271,9 @@ def report_sections(d: Mapping[str, Any]) -> list[tuple[str, list[str], list[lis
     if record:
         chems = [[c.get("name", ""), c.get("cas") or "", f"{c.get('quantity_t', '')}",
                   f"{c.get('critical_t', '')}", f"{c.get('beta', '')}"] for c in record["chemicals"]]
-        sections.append((f"危险化学品 Chemicals (S={record['s']:.3f}, R={record['r']:.2f}, "
-                         f"α={record['alpha']})", ["名称", "CAS", "q (t)", "Q (t)", "β"], chems))
+        heading = (f"危险化学品 Chemicals (S={record['s']:.3f}, R={record['r']:.2f}, "
+                   f"α={record['alpha']})")
+        sections.append((heading, ["名称", "CAS", "q (t)", "Q (t)", "β"], chems))
         people = [[_ROLE_ZH[role], p["name"], p["phone"]] if p else [_ROLE_ZH[role], "(未指定)", ""]
                   for role, p in record["responsibles"].items()]
         sections.append(("包保责任人 Responsible people", ["职责", "姓名", "电话"], people))
@@ -297,10 +298,11 @@ def render_html(d: Mapping[str, Any]) -> str:
     """The incident report as a self-contained, printable HTML page."""
     from html import escape
 
-    parts = [f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>"
-             f"<title>{escape(d['title'])}</title><style>body{{font-family:sans-serif;margin:2em}}"
-             "table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #999;"
-             "padding:4px 8px;text-align:left}h1{font-size:1.5em}</style></head><body>",
+    head = (f"<!doctype html><html lang='zh-CN'><head><meta charset='utf-8'>"
+            f"<title>{escape(d['title'])}</title><style>body{{font-family:sans-serif;margin:2em}}"
+            "table{border-collapse:collapse;margin-bottom:1.5em}td,th{border:1px solid #999;"
+            "padding:4px 8px;text-align:left}h1{font-size:1.5em}</style></head><body>")
+    parts = [head,
              f"<h1>{escape(d['title'])}</h1><p>事件编号 Incident #{d['id']}</p>"]
     for heading, columns, rows in report_sections(d):
         parts.append(f"<h2>{escape(heading)}</h2><table>")
@@ -331,7 +333,8 @@ def render_pdf(d: Mapping[str, Any]) -> bytes:
         pdfmetrics.registerFont(UnicodeCIDFont("STSong-Light"))
     body = ParagraphStyle("body", fontName="STSong-Light", fontSize=9, leading=12, wordWrap="CJK")
     h1 = ParagraphStyle("h1", parent=body, fontSize=16, leading=22, spaceAfter=6)
-    h2 = ParagraphStyle("h2", parent=body, fontSize=12, leading=16, spaceBefore=8, spaceAfter=4)
+    h2 = ParagraphStyle("h2", parent=body, fontSize=12, leading=16, spaceBefore=8, spaceAfter=4,
+                        keepWithNext=1)
     story: list[Any] = [Paragraph(escape(d["title"]), h1),
                         Paragraph(f"事件编号 Incident #{d['id']}", body)]
     for heading, columns, rows in report_sections(d):

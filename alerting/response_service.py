@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -88,33 +89,25 @@ class ResponseService:
         conn.execute(f"LISTEN {ALARMS_CHANNEL}")
         self._catch_up(conn)
         self.recompute_all(conn)
-        last_full = self._monotonic()
+        last_full = time.monotonic()
         while not self._stop.is_set():
             events = self._wait_events(conn)
             if events:
                 self.handle_events(conn, events)
             self.check_deadlines(conn)
-            if self._monotonic() - last_full >= self.full_every_s:
+            if time.monotonic() - last_full >= self.full_every_s:
                 self.recompute_all(conn)
-                last_full = self._monotonic()
+                last_full = time.monotonic()
             self.ticks += 1
-
-    @staticmethod
-    def _monotonic() -> float:
-        import time
-
-        return time.monotonic()
 
     def _wait_events(self, conn: psycopg.Connection) -> list[tuple[int, int]]:
         """Alarm events notified within one tick (returns early once some arrived)."""
-        found: list[tuple[int, int]] = []
-        for note in conn.notifies(timeout=self.tick_s, stop_after=1):
-            found.append(note)  # type: ignore[arg-type]
-        for note in conn.notifies(timeout=0.0, stop_after=BATCH) if found else ():
-            found.append(note)  # type: ignore[arg-type]
+        found = list(conn.notifies(timeout=self.tick_s, stop_after=1))
+        if found:
+            found += conn.notifies(timeout=0.0, stop_after=BATCH)
         events = []
         for note in found:
-            alarm_id, _, event_id = note.payload.partition(":")  # type: ignore[attr-defined]
+            alarm_id, _, event_id = note.payload.partition(":")
             if alarm_id.isdigit() and event_id.isdigit():
                 events.append((int(event_id), int(alarm_id)))
         return sorted(set(events))
@@ -197,12 +190,12 @@ class ResponseService:
             return "none"
         level = _level(conn, hs_id)
         reason = _reason(rows, decision.alarm_ids, rules)
-        if decision.action == "issue":
+        if current is None:  # decide() issues only when no warning is open
             warning_id = repo.issue_warning(conn, ent_id, hs_id, level, decision, reason, now)
             self._announce(conn, warning_id, "warning_issued", rules)
         elif repo.update_warning(conn, current, ent_id, level, decision, reason, now) \
                 and decision.action == "escalate":
-            self._announce(conn, current["id"], "warning_escalated", rules)  # type: ignore[index]
+            self._announce(conn, current["id"], "warning_escalated", rules)
         return decision.action
 
     @staticmethod

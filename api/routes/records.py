@@ -19,7 +19,6 @@ from api.deps import DbDep, PrincipalDep, Services, ServicesDep
 from api.schemas import ChemicalIn, Strict
 from devices import gb18218
 from devices import records_repository as repo
-from devices.records import PLAN_KINDS
 from hazmon.errors import Forbidden, InputError, NotFound
 
 router = APIRouter(prefix="/api/v1", tags=["hazard records"])
@@ -300,7 +299,7 @@ def alarm_context(alarm_id: int, conn: DbDep, principal: PrincipalDep,
     if not principal.sees(alarm["enterprise"]):
         raise NotFound(f"alarm {alarm_id} does not exist")
     scope = response_repo.alarm_scope(conn, alarm_id)
-    ent_id, hs_id = scope if scope else (None, None)
+    hs_id = scope[1] if scope else None
     out: dict[str, Any] = {"alarm": alarm, "hazard_source": None, "nearby_resources": []}
     if hs_id is not None:
         source = repo.source_by_id(conn, hs_id)
@@ -375,5 +374,3 @@ def delete_resource(resource_id: int, conn: DbDep, principal: PrincipalDep) -> R
     conn.commit()
     return Response(status_code=204)
 
-
-__all__ = ["router", "now_of", "read_upload", "file_response", "PLAN_KINDS"]

@@ -80,7 +80,7 @@ def list_warnings(
     """Warnings newest first; every filter given must match."""
     if enterprise is not None:
         principal.require_enterprise(enterprise)
-    states = OPEN_STATES if state == "open" else [state] if state else None
+    states: list[str] | None = OPEN_STATES if state == "open" else [state] if state else None
     rules, now = repo.warning_rules(conn), now_of(services)
     rows = repo.list_warnings(conn, scope=principal.scope_list(), enterprise=enterprise,
                               hazard_source=hazard_source, states=states, color=color, limit=limit)

@@ -138,14 +138,14 @@ def test_one_active_instance_per_database(db_url: str, clock: FakeClock,
 def pdf_strings(pdf: bytes) -> str:
     """The text of a PDF's literal strings (inflated streams; UTF-16 strings decoded)."""
     chunks = [pdf]
-    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.S):
+    for m in re.finditer(rb"stream\r?\n(.*?)\r?\nendstream", pdf, re.DOTALL):
         try:
             chunks.append(zlib.decompress(m.group(1)))
         except zlib.error:
             pass
     out = []
     for chunk in chunks:
-        for lit in re.findall(rb"\(((?:\\.|[^\\)])*)\)", chunk, re.S):
+        for lit in re.findall(rb"\(((?:\\.|[^\\)])*)\)", chunk, re.DOTALL):
             raw = re.sub(rb"\\([0-7]{1,3})", lambda m: bytes([int(m.group(1), 8)]), lit)
             raw = re.sub(rb"\\(.)", rb"\1", raw)
             text = raw[2:] if raw.startswith(b"\xfe\xff") else raw
