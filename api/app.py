@@ -17,8 +17,8 @@ from fastapi.staticfiles import StaticFiles
 from api.audit import AuditMiddleware
 from api.deps import Services
 from api.events import AlarmBroadcaster
-from api.routes import (alarms, enterprises, health, incidents, modes, points, records, rejections,
-                        reports, users, warnings)
+from api.routes import (alarms, enterprises, handover, health, incidents, modes, points, records,
+                        rejections, reports, users, warnings)
 from hazmon.errors import (Conflict, DatabaseUnavailable, Forbidden, HazmonError, InputError,
                            NotFound)
 
@@ -69,8 +69,8 @@ def create_app(services: Services, *, health_only: bool = False) -> FastAPI:
     async def database_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
         return JSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503)
 
-    for module in (health, enterprises, points, modes, alarms, rejections, reports, users, records,
-                   warnings, incidents):
+    for module in (health, enterprises, points, modes, alarms, rejections, reports, handover, users,
+                   records, warnings, incidents):
         app.include_router(module.router)
         if health_only:
             break
