@@ -24,11 +24,15 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
   touch "$stamp"
 fi
 
-# mosquitto is faster and sturdier than the pure-Python fallback broker; install it if we can.
-if ! command -v mosquitto >/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
-  echo "installing mosquitto (Debian package) ..."
-  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq mosquitto) \
-    >/tmp/hazmon-apt.log 2>&1 || echo "mosquitto not installed (see /tmp/hazmon-apt.log); using amqtt"
+# Debian packages, when we can install them (root with apt): mosquitto is faster and sturdier
+# than the pure-Python fallback broker; chromium is only for the browser tests (HAZMON_SETUP_BROWSER=1).
+want=()
+command -v mosquitto >/dev/null || want+=(mosquitto)
+if [ "${HAZMON_SETUP_BROWSER:-0}" = 1 ] && ! command -v chromium >/dev/null; then want+=(chromium); fi
+if [ ${#want[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+  echo "installing ${want[*]} (Debian packages) ..."
+  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${want[@]}") \
+    >/tmp/hazmon-apt.log 2>&1 || echo "could not install ${want[*]} (see /tmp/hazmon-apt.log)"
   # Debian starts a system mosquitto on port 1883; hazmon runs its own, so leave that one off.
   command -v systemctl >/dev/null && systemctl disable --now mosquitto >/dev/null 2>&1 || true
 fi
