@@ -6,7 +6,10 @@ the cluster as an unprivileged system user, because PostgreSQL refuses to run as
 cluster listens on 127.0.0.1 only, with a generated password (scram), and is reused across starts.
 
 The broker is the machine's ``mosquitto`` when it is on PATH (fast, C, persistent sessions), else
-the pure-Python ``amqtt`` broker in a child process.
+the pure-Python ``amqtt`` broker in a child process. mosquitto enforces MQTT identity
+(``hazmon.mqtt_auth``: a password and an ACL file generated from the database, reloaded with
+SIGHUP and verified after every reload) and can add a TLS listener with a local CA; amqtt can
+do neither, so ``HAZMON_MQTT_AUTH=on`` and ``HAZMON_MQTT_TLS=on`` need mosquitto.
 """
 
 from __future__ import annotations
@@ -19,10 +22,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
-from hazmon.errors import ServiceError
+from hazmon.errors import ConfigError, ServiceError
+from hazmon.mqtt_auth import (CHECK_USER, INGEST_USER, MODES, MosquittoAuth, connack_code,
+                              ensure_tls, mosquitto_user, new_password)
 
 log = logging.getLogger(__name__)
 
@@ -184,6 +192,15 @@ def _port_free(port: int) -> bool:
             return False
 
 
+def _allow_traverse(directory: Path) -> None:
+    """Let other users pass through ``directory`` and its parents (search, not list), so a
+    service that dropped root privileges reaches its own directory below them."""
+    for d in (directory, *directory.parents):
+        mode = d.stat().st_mode
+        if not mode & 0o001:
+            d.chmod((mode & 0o7777) | 0o001)
+
+
 def _tail(path: Path, lines: int = 20) -> str:
     try:
         return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
@@ -193,7 +210,6 @@ def _tail(path: Path, lines: int = 20) -> str:
 
 MOSQUITTO_CONF = """\
 listener {port} 127.0.0.1
-allow_anonymous true
 persistence true
 persistence_location {dir}/
 autosave_interval 5
@@ -207,37 +223,144 @@ log_type warning
 log_type notice
 """
 
+MOSQUITTO_TLS_LISTENER = """\
+# TLS for gateways: they trust {dir}/ca.crt (hazmon's local CA).
+listener {port} 127.0.0.1
+cafile {dir}/ca.crt
+certfile {dir}/server.crt
+keyfile {dir}/server.key
+tls_version tlsv1.2
+"""
+
 
 class EmbeddedBroker:
-    """An MQTT broker on 127.0.0.1 for the embedded default: mosquitto if present, else amqtt."""
+    """An MQTT broker on 127.0.0.1 for the embedded default: mosquitto if present, else amqtt.
 
-    def __init__(self, data_dir: Path, port: int | None = None) -> None:
+    ``auth`` is the ``HAZMON_MQTT_AUTH`` mode (``off`` by default here, so a bare broker for
+    tests stays open; ``hazmon serve`` passes its setting), ``db_url`` where the gateways are,
+    ``ingest_password`` hazmon-ingest's password (else one generated into the data dir), and
+    ``tls`` adds a TLS listener whose port is kept in ``broker/tls_port``.
+    """
+
+    def __init__(self, data_dir: Path, port: int | None = None, *, auth: str = "off",
+                 db_url: str | None = None, ingest_password: str | None = None,
+                 tls: bool = False, tls_port: int | None = None) -> None:
+        self.data_dir = data_dir.resolve()
         self.dir = (data_dir / "broker").resolve()
         self.port = port
+        self.tls = tls
+        self.tls_port = tls_port
         self.proc: subprocess.Popen[bytes] | None = None
         self.kind = "mosquitto" if shutil.which("mosquitto") else "amqtt"
+        if auth not in MODES:
+            raise ConfigError(f"HAZMON_MQTT_AUTH must be one of {', '.join(MODES)}, not {auth!r}")
+        self.auth_mode = auth
+        if self.kind == "amqtt" and (auth == "on" or tls):
+            raise ConfigError("HAZMON_MQTT_AUTH=on and HAZMON_MQTT_TLS=on need mosquitto on PATH "
+                              "(the amqtt fallback broker cannot enforce them)")
+        if self.kind == "amqtt" and auth == "auto":
+            log.warning("the amqtt fallback broker does not check gateway credentials: install "
+                        "mosquitto to enforce MQTT identity")
+        self.auth: MosquittoAuth | None = None
+        if auth != "off" and self.kind == "mosquitto":
+            self.auth = MosquittoAuth(self.dir, auth, db_url,
+                                      ingest_password_file=self.data_dir / "mqtt_ingest_password",
+                                      ingest_password=ingest_password)
+        self._reload_lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Any, db_url: str | None) -> "EmbeddedBroker":
+        """The broker of ``hazmon serve``: HAZMON_MQTT_AUTH, HAZMON_MQTT_TLS,
+        HAZMON_MQTT_INGEST_PASSWORD."""
+        return cls(settings.data_dir, auth=settings.mqtt_auth, db_url=db_url,
+                   ingest_password=settings.mqtt_ingest_password, tls=bool(settings.mqtt_tls))
 
     @property
     def url(self) -> str:
+        """The URL gateways and tools use (never carries a password)."""
         return f"mqtt://127.0.0.1:{self.port}"
 
+    @property
+    def ingest_url(self) -> str:
+        """The URL hazmon's own subscriber uses: with hazmon-ingest's credentials when the
+        broker checks identities. Keep it out of logs and runtime.json."""
+        if self.auth is None or not self.auth.ingest_password:
+            return self.url
+        return f"mqtt://{INGEST_USER}:{quote(self.auth.ingest_password, safe='')}@127.0.0.1:{self.port}"
+
+    @property
+    def tls_url(self) -> str | None:
+        """``mqtts://127.0.0.1:{tls_port}`` when the TLS listener is on."""
+        return f"mqtts://127.0.0.1:{self.tls_port}" if self.tls and self.tls_port else None
+
+    @property
+    def ca_file(self) -> Path | None:
+        """The local CA certificate gateways must trust for the TLS listener."""
+        return self.dir / "ca.crt" if self.tls else None
+
+    def _saved_port(self, name: str) -> int:
+        path = self.dir / name
+        saved = path.read_text().strip() if path.exists() else ""
+        return int(saved) if saved.isdigit() and _port_free(int(saved)) else free_port()
+
     def start(self) -> str:
-        """Start the broker, wait until it accepts connections, return its URL."""
+        """Start the broker, wait until it accepts connections (and enforces hazmon's password
+        file), return its URL."""
         self.dir.mkdir(parents=True, exist_ok=True)
-        port_file = self.dir / "port"
         if self.port is None:
-            saved = port_file.read_text().strip() if port_file.exists() else ""
-            self.port = int(saved) if saved.isdigit() and _port_free(int(saved)) else free_port()
-        port_file.write_text(f"{self.port}\n")
+            self.port = self._saved_port("port")
+        (self.dir / "port").write_text(f"{self.port}\n")
+        if self.tls:
+            if self.tls_port is None:
+                self.tls_port = self._saved_port("tls_port")
+            (self.dir / "tls_port").write_text(f"{self.tls_port}\n")
         self._stop_leftover()
         cmd = self._mosquitto_cmd() if self.kind == "mosquitto" else self._amqtt_cmd()
         self.proc = subprocess.Popen(  # noqa: S603
             cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, preexec_fn=_die_with_parent)
         (self.dir / "pid").write_text(f"{self.proc.pid}\n")
-        if not wait_port("127.0.0.1", self.port, 20):
+        ports = [self.port] + ([self.tls_port] if self.tls and self.tls_port else [])
+        if not all(wait_port("127.0.0.1", p, 20) for p in ports):
             self.stop()
-            raise ServiceError(f"embedded {self.kind} broker did not start on port {self.port}")
+            raise ServiceError(f"embedded {self.kind} broker did not start on port(s) "
+                               f"{ports}:\n{_tail(self.dir / 'mosquitto.log')}")
+        if self.auth is not None:
+            self._verify_auth(10.0)
         return self.url
+
+    def refresh_auth(self, conn: Any = None) -> bool:
+        """Regenerate the password and ACL files from the database (``conn``, else a connection
+        of its own) and, when they changed, make the running broker reload them (SIGHUP) and
+        verify it did. Clients whose credentials are gone are disconnected by mosquitto.
+        True when the files changed."""
+        if self.auth is None:
+            return False
+        with self._reload_lock:
+            if not self.auth.write(conn):
+                return False
+            proc = self.proc
+            if proc is None or proc.poll() is not None:
+                return True  # the next start uses the new files
+            proc.send_signal(signal.SIGHUP)
+            self._verify_auth(10.0)
+            return True
+
+    def _verify_auth(self, timeout: float) -> None:
+        """The check user's current password gets in (the files are loaded) and a wrong one
+        does not (mosquitto 2.0 lets anyone in when it cannot read its password file)."""
+        assert self.auth is not None and self.port is not None
+        deadline = time.monotonic() + timeout
+        while connack_code("127.0.0.1", self.port, CHECK_USER, self.auth.check_password) != 0:
+            if time.monotonic() > deadline:
+                raise ServiceError("the embedded mosquitto did not load hazmon's password file "
+                                   f"within {timeout:.0f} s:\n{_tail(self.dir / 'mosquitto.log')}")
+            time.sleep(0.02)
+        if connack_code("127.0.0.1", self.port, CHECK_USER, "wrong-" + new_password()) == 0:
+            log.critical("the embedded mosquitto accepts a wrong password (it could not read its "
+                         "password file?): stopping it, MQTT is down until this is fixed")
+            self.stop()
+            raise ServiceError("the embedded mosquitto accepted a wrong password; it was stopped "
+                               f"(fail closed):\n{_tail(self.dir / 'mosquitto.log')}")
 
     def _stop_leftover(self) -> None:
         """A broker left by a killed hazmon would hold the port and the persistence file."""
@@ -257,11 +380,30 @@ class EmbeddedBroker:
                 time.sleep(0.05)
 
     def _mosquitto_cmd(self) -> list[str]:
-        conf = self.dir / "mosquitto.conf"
-        conf.write_text(MOSQUITTO_CONF.format(port=self.port, dir=self.dir))
         if os.geteuid() == 0:
-            # mosquitto drops root privileges to user "mosquitto": let it write its files.
-            os.chmod(self.dir, 0o777)
+            # mosquitto drops root privileges to user "mosquitto" and then (re)reads its password
+            # and ACL files and writes its own: the directory is its, others may only traverse
+            # it (to read ca.crt). Without that user, fall back to a world-writable directory.
+            owner = mosquitto_user()
+            if owner is not None:
+                os.chown(self.dir, *owner)
+                os.chmod(self.dir, 0o711)
+                _allow_traverse(self.dir.parent)
+            else:
+                os.chmod(self.dir, 0o777)
+        per_listener = self.auth.listener_conf() if self.auth is not None else ""
+        conf_text = MOSQUITTO_CONF.format(port=self.port, dir=self.dir) + per_listener
+        if self.auth is not None:
+            self.auth.write()
+            conf_text += self.auth.conf()
+        else:
+            conf_text += "allow_anonymous true\n"
+        if self.tls:
+            ensure_tls(self.dir)
+            conf_text += MOSQUITTO_TLS_LISTENER.format(port=self.tls_port, dir=self.dir)
+            conf_text += per_listener
+        conf = self.dir / "mosquitto.conf"
+        conf.write_text(conf_text)
         return [shutil.which("mosquitto") or "mosquitto", "-c", str(conf)]
 
     def _amqtt_cmd(self) -> list[str]:
