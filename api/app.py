@@ -17,8 +17,8 @@ from fastapi.staticfiles import StaticFiles
 from api.audit import AuditMiddleware
 from api.deps import Services
 from api.events import AlarmBroadcaster
-from api.routes import (alarms, enterprises, handover, health, incidents, modes, points, records,
-                        rejections, reports, users, warnings)
+from api.routes import (alarms, enterprises, gateways, handover, health, incidents, modes, points,
+                        records, rejections, reports, users, warnings)
 from hazmon.errors import (Conflict, DatabaseUnavailable, Forbidden, HazmonError, InputError,
                            NotFound)
 
@@ -70,7 +70,7 @@ def create_app(services: Services, *, health_only: bool = False) -> FastAPI:
         return JSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503)
 
     for module in (health, enterprises, points, modes, alarms, rejections, reports, handover, users,
-                   records, warnings, incidents):
+                   records, warnings, incidents, gateways):
         app.include_router(module.router)
         if health_only:
             break
