@@ -7,12 +7,12 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Response
-from pydantic import BaseModel, Field
+from pydantic import AwareDatetime, BaseModel, Field
 
 from alerting import incidents
 from alerting import response_repository as repo
 from api.deps import DbDep, PrincipalDep, ServicesDep
-from api.routes.records import now_of
+from api.routes.records import IdField, IdPath, now_of
 from api.schemas import Strict
 from devices import records_repository as records_repo
 from devices.repository import enterprise_id, hazard_source_id
@@ -27,13 +27,14 @@ class IncidentCreate(Strict):
     title: str = Field(min_length=1, max_length=200)
     hazard_source: str | None = Field(default=None, max_length=64,
                                       description="default: the one hazard source of the alarms")
-    alarm_ids: list[int] = Field(default=[], max_length=100)
-    occurred_at: datetime | None = Field(default=None, description="default: the first alarm, else now")
+    alarm_ids: list[IdField] = Field(default=[], max_length=100)
+    occurred_at: AwareDatetime | None = Field(default=None,
+                                              description="RFC 3339; default: the first alarm, else now")
     note: str | None = Field(default=None, max_length=4000)
 
 
 class AlarmLinks(Strict):
-    alarm_ids: list[int] = Field(min_length=1, max_length=100)
+    alarm_ids: list[IdField] = Field(min_length=1, max_length=100)
 
 
 class NoteBody(Strict):
@@ -52,7 +53,7 @@ class ReportBody(Strict):
 
 
 class DispatchCreate(Strict):
-    resource_id: int | None = None
+    resource_id: IdField | None = None
     resource_name: str | None = Field(default=None, max_length=200,
                                       description="required when no resource_id is given")
     what: str = Field(min_length=1, max_length=2000)
@@ -80,7 +81,7 @@ def _public(incident: dict[str, Any], now: datetime) -> dict[str, Any]:
     return out
 
 
-def _visible(conn: Any, principal: Any, incident_id: int, action: str = "read") -> dict[str, Any]:
+def _visible(conn: Any, principal: Any, incident_id: IdPath, action: str = "read") -> dict[str, Any]:
     principal.require(action)
     incident = repo.get_incident(conn, incident_id)
     if not principal.sees(incident["enterprise"]):
@@ -172,21 +173,21 @@ def _detail(conn: Any, incident: dict[str, Any], now: datetime) -> dict[str, Any
 
 
 @router.get("/{incident_id}")
-def get_incident(incident_id: int, conn: DbDep, principal: PrincipalDep,
+def get_incident(incident_id: IdPath, conn: DbDep, principal: PrincipalDep,
                  services: ServicesDep) -> dict[str, Any]:
     """One incident: reporting clock, alarms, dispatches, timeline and the hazard record."""
     return _detail(conn, _visible(conn, principal, incident_id), now_of(services))
 
 
 @router.get("/{incident_id}/timeline")
-def get_timeline(incident_id: int, conn: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+def get_timeline(incident_id: IdPath, conn: DbDep, principal: PrincipalDep) -> dict[str, Any]:
     """Alarms, notes, notifications, dispatches and status changes, oldest first, with who."""
     _visible(conn, principal, incident_id)
     return {"items": repo.timeline(conn, incident_id)}
 
 
 @router.post("/{incident_id}/alarms")
-def link_alarms(incident_id: int, body: AlarmLinks, conn: DbDep, principal: PrincipalDep,
+def link_alarms(incident_id: IdPath, body: AlarmLinks, conn: DbDep, principal: PrincipalDep,
                 services: ServicesDep) -> dict[str, Any]:
     """Add alarms of the incident's enterprise to it."""
     incident = _visible(conn, principal, incident_id, "dispatch")
@@ -199,7 +200,7 @@ def link_alarms(incident_id: int, body: AlarmLinks, conn: DbDep, principal: Prin
 
 
 @router.post("/{incident_id}/notes", status_code=201)
-def add_note(incident_id: int, body: NoteBody, conn: DbDep, principal: PrincipalDep,
+def add_note(incident_id: IdPath, body: NoteBody, conn: DbDep, principal: PrincipalDep,
              services: ServicesDep) -> dict[str, Any]:
     """A note, or a notification made outside hazmon (a phone call), in the timeline."""
     incident = _visible(conn, principal, incident_id, "dispatch")
@@ -210,7 +211,7 @@ def add_note(incident_id: int, body: NoteBody, conn: DbDep, principal: Principal
 
 
 @router.post("/{incident_id}/status")
-def change_status(incident_id: int, body: StatusBody, conn: DbDep, principal: PrincipalDep,
+def change_status(incident_id: IdPath, body: StatusBody, conn: DbDep, principal: PrincipalDep,
                   services: ServicesDep) -> dict[str, Any]:
     """open → responding → closed (409 when unchanged or already closed)."""
     incident = _visible(conn, principal, incident_id, "dispatch")
@@ -221,7 +222,7 @@ def change_status(incident_id: int, body: StatusBody, conn: DbDep, principal: Pr
 
 
 @router.post("/{incident_id}/report")
-def report_incident(incident_id: int, body: ReportBody, conn: DbDep, principal: PrincipalDep,
+def report_incident(incident_id: IdPath, body: ReportBody, conn: DbDep, principal: PrincipalDep,
                     services: ServicesDep) -> dict[str, Any]:
     """Record that the incident was reported to the county regulator (stops the clock)."""
     incident = _visible(conn, principal, incident_id, "dispatch")
@@ -232,7 +233,7 @@ def report_incident(incident_id: int, body: ReportBody, conn: DbDep, principal: 
 
 
 @router.post("/{incident_id}/dispatches", status_code=201)
-def dispatch(incident_id: int, body: DispatchCreate, conn: DbDep, principal: PrincipalDep,
+def dispatch(incident_id: IdPath, body: DispatchCreate, conn: DbDep, principal: PrincipalDep,
              services: ServicesDep) -> dict[str, Any]:
     """Send a rescue resource (from the registry, or named) to the incident."""
     incident = _visible(conn, principal, incident_id, "dispatch")
@@ -264,7 +265,7 @@ def _distance(conn: Any, incident: dict[str, Any], resource: dict[str, Any]) -> 
 
 
 @router.post("/{incident_id}/dispatches/{dispatch_id}/status")
-def dispatch_status(incident_id: int, dispatch_id: int, body: DispatchStatus, conn: DbDep,
+def dispatch_status(incident_id: IdPath, dispatch_id: IdPath, body: DispatchStatus, conn: DbDep,
                     principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     """Follow a dispatch: requested → en_route → on_scene → returned (or cancelled)."""
     incident = _visible(conn, principal, incident_id, "dispatch")
@@ -276,7 +277,7 @@ def dispatch_status(incident_id: int, dispatch_id: int, body: DispatchStatus, co
 
 @router.get("/{incident_id}/export", response_class=Response, responses={
     200: {"content": {"text/html": {}, "application/pdf": {}}}})
-def export(incident_id: int, conn: DbDep, principal: PrincipalDep, services: ServicesDep,
+def export(incident_id: IdPath, conn: DbDep, principal: PrincipalDep, services: ServicesDep,
            format: Literal["html", "pdf"] = "html") -> Response:
     """The incident report (事故/事件报告) as HTML or PDF."""
     detail = _detail(conn, _visible(conn, principal, incident_id), now_of(services))

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
-from fastapi import APIRouter, HTTPException, Query, Request, Response
+from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
@@ -24,6 +24,9 @@ from hazmon.errors import Forbidden, InputError, NotFound
 router = APIRouter(prefix="/api/v1", tags=["hazard records"])
 SOURCE = "/enterprises/{enterprise}/hazard-sources/{code}"
 PHONE = r"^[0-9+()\- ]{3,30}$"
+MAX_ID = 2**63 - 1
+IdPath = Annotated[int, Path(ge=1, le=MAX_ID)]      # a bigserial id: larger ones are 422, not 500
+IdField = Annotated[int, Field(ge=1, le=MAX_ID)]
 
 
 def now_of(services: Services) -> datetime:
@@ -84,7 +87,8 @@ class RecordPut(Strict):
 
 class ChemicalsPut(Strict):
     chemicals: list[ChemicalIn] = Field(max_length=500)
-    residents_500m: int | None = Field(default=None, ge=0, description="omit to keep the current")
+    residents_500m: int | None = Field(default=None, ge=0, le=100_000_000,
+                                       description="omit to keep the current")
     reason: str | None = Field(default=None, max_length=2000)
 
 
@@ -207,7 +211,7 @@ def create_plan(enterprise: str, code: str, body: PlanCreate, conn: DbDep, princ
 
 
 @router.patch(SOURCE + "/plans/{plan_id}")
-def update_plan(enterprise: str, code: str, plan_id: int, body: PlanUpdate, conn: DbDep,
+def update_plan(enterprise: str, code: str, plan_id: IdPath, body: PlanUpdate, conn: DbDep,
                 principal: PrincipalDep, services: ServicesDep) -> dict[str, Any]:
     """Change a plan: a new version, a link, or the date of the last drill."""
     source = _source(conn, principal, enterprise, code, "configure")
@@ -217,7 +221,7 @@ def update_plan(enterprise: str, code: str, plan_id: int, body: PlanUpdate, conn
 
 
 @router.delete(SOURCE + "/plans/{plan_id}", status_code=204)
-def delete_plan(enterprise: str, code: str, plan_id: int, conn: DbDep,
+def delete_plan(enterprise: str, code: str, plan_id: IdPath, conn: DbDep,
                 principal: PrincipalDep) -> Response:
     repo.delete_plan(conn, _source(conn, principal, enterprise, code, "configure"), plan_id)
     conn.commit()
@@ -225,14 +229,14 @@ def delete_plan(enterprise: str, code: str, plan_id: int, conn: DbDep,
 
 
 @router.put(SOURCE + "/plans/{plan_id}/document")
-async def upload_document(enterprise: str, code: str, plan_id: int, request: Request,
+async def upload_document(enterprise: str, code: str, plan_id: IdPath, request: Request,
                           principal: PrincipalDep, services: ServicesDep,
                           filename: Annotated[str, Query(min_length=1, max_length=200)] = "document"
                           ) -> dict[str, Any]:
     """Store the plan's document (the raw body, its Content-Type kept; at most 10 MiB)."""
     principal.require_enterprise(enterprise, "configure")
     data = await read_upload(request, repo.MAX_DOCUMENT_BYTES)
-    content_type = request.headers.get("content-type") or "application/octet-stream"
+    content_type = (request.headers.get("content-type") or "application/octet-stream")[:200]
 
     def store() -> dict[str, Any]:
         with services.pool.connection(timeout=10) as conn:
@@ -245,7 +249,7 @@ async def upload_document(enterprise: str, code: str, plan_id: int, request: Req
 
 
 @router.get(SOURCE + "/plans/{plan_id}/document", response_class=Response)
-def download_document(enterprise: str, code: str, plan_id: int, conn: DbDep,
+def download_document(enterprise: str, code: str, plan_id: IdPath, conn: DbDep,
                       principal: PrincipalDep) -> Response:
     data, name, content_type = repo.get_document(conn, _source(conn, principal, enterprise, code),
                                                  plan_id)
@@ -291,7 +295,7 @@ def list_records(conn: DbDep, principal: PrincipalDep, services: ServicesDep,
 
 
 @router.get("/alarms/{alarm_id}/context")
-def alarm_context(alarm_id: int, conn: DbDep, principal: PrincipalDep,
+def alarm_context(alarm_id: IdPath, conn: DbDep, principal: PrincipalDep,
                   services: ServicesDep) -> dict[str, Any]:
     """What to know about an alarm's place: the hazard source card and record, responsible
     people, plans, nearest rescue resources, and the open warning and incidents there."""
@@ -349,7 +353,7 @@ def create_resource(body: ResourceCreate, conn: DbDep, principal: PrincipalDep) 
     return row
 
 
-def _resource(conn: Any, principal: Any, resource_id: int) -> dict[str, Any]:
+def _resource(conn: Any, principal: Any, resource_id: IdPath) -> dict[str, Any]:
     row = repo.get_resource(conn, resource_id)
     if row["enterprise"] is not None and not principal.sees(row["enterprise"]):
         raise NotFound(f"rescue resource {resource_id} does not exist")
@@ -358,7 +362,7 @@ def _resource(conn: Any, principal: Any, resource_id: int) -> dict[str, Any]:
 
 
 @router.patch("/rescue-resources/{resource_id}")
-def update_resource(resource_id: int, body: ResourceUpdate, conn: DbDep,
+def update_resource(resource_id: IdPath, body: ResourceUpdate, conn: DbDep,
                     principal: PrincipalDep) -> dict[str, Any]:
     _resource(conn, principal, resource_id)
     data = _not_null(body, ("kind", "name", "lat", "lon", "available"))
@@ -368,7 +372,7 @@ def update_resource(resource_id: int, body: ResourceUpdate, conn: DbDep,
 
 
 @router.delete("/rescue-resources/{resource_id}", status_code=204)
-def delete_resource(resource_id: int, conn: DbDep, principal: PrincipalDep) -> Response:
+def delete_resource(resource_id: IdPath, conn: DbDep, principal: PrincipalDep) -> Response:
     _resource(conn, principal, resource_id)
     repo.delete_resource(conn, resource_id)
     conn.commit()

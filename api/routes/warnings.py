@@ -12,7 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from alerting import response_repository as repo
 from alerting import warnings
 from api.deps import DbDep, PrincipalDep, ServicesDep
-from api.routes.records import file_response, now_of, read_upload
+from api.routes.records import IdPath, file_response, now_of, read_upload
 from api.schemas import Strict
 from devices.records_repository import MAX_DOCUMENT_BYTES
 from hazmon.errors import Forbidden, InputError, NotFound
@@ -56,7 +56,7 @@ def _public(w: dict[str, Any], rules: warnings.WarningRules, now: Any) -> dict[s
     return out
 
 
-def _visible(conn: Any, principal: Any, warning_id: int) -> dict[str, Any]:
+def _visible(conn: Any, principal: Any, warning_id: IdPath) -> dict[str, Any]:
     w = repo.get_warning(conn, warning_id)
     if not principal.sees(w["enterprise"]):
         raise NotFound(f"warning {warning_id} does not exist")
@@ -130,7 +130,7 @@ def put_rules(body: RulesBody, conn: DbDep, principal: PrincipalDep) -> dict[str
 
 
 @router.get("/{warning_id}")
-def get_warning(warning_id: int, conn: DbDep, principal: PrincipalDep,
+def get_warning(warning_id: IdPath, conn: DbDep, principal: PrincipalDep,
                 services: ServicesDep) -> dict[str, Any]:
     """One warning with its event log and attachments (metadata)."""
     w = _visible(conn, principal, warning_id)
@@ -139,7 +139,7 @@ def get_warning(warning_id: int, conn: DbDep, principal: PrincipalDep,
             "attachments": repo.attachments(conn, warning_id)}
 
 
-def _step(conn: Any, principal: Any, services: Any, warning_id: int, step: str,
+def _step(conn: Any, principal: Any, services: Any, warning_id: IdPath, step: str,
           fields: dict[str, Any]) -> dict[str, Any]:
     _may_do(principal, step)
     _visible(conn, principal, warning_id)
@@ -150,7 +150,7 @@ def _step(conn: Any, principal: Any, services: Any, warning_id: int, step: str,
 
 
 @router.post("/{warning_id}/ack")
-def ack_warning(warning_id: int, conn: DbDep, principal: PrincipalDep, services: ServicesDep,
+def ack_warning(warning_id: IdPath, conn: DbDep, principal: PrincipalDep, services: ServicesDep,
                 body: Annotated[AckBody | None, Body()] = None) -> dict[str, Any]:
     """The enterprise acknowledges the warning (issued → acknowledged)."""
     return _step(conn, principal, services, warning_id, "acknowledge",
@@ -158,7 +158,7 @@ def ack_warning(warning_id: int, conn: DbDep, principal: PrincipalDep, services:
 
 
 @router.post("/{warning_id}/feedback")
-def feedback_warning(warning_id: int, body: FeedbackBody, conn: DbDep, principal: PrincipalDep,
+def feedback_warning(warning_id: IdPath, body: FeedbackBody, conn: DbDep, principal: PrincipalDep,
                      services: ServicesDep) -> dict[str, Any]:
     """The enterprise reports the cause and what it did (acknowledged → feedback)."""
     return _step(conn, principal, services, warning_id, "feedback",
@@ -166,7 +166,7 @@ def feedback_warning(warning_id: int, body: FeedbackBody, conn: DbDep, principal
 
 
 @router.post("/{warning_id}/clear")
-def clear_warning(warning_id: int, conn: DbDep, principal: PrincipalDep, services: ServicesDep,
+def clear_warning(warning_id: IdPath, conn: DbDep, principal: PrincipalDep, services: ServicesDep,
                   body: Annotated[ClearBody | None, Body()] = None) -> dict[str, Any]:
     """The regulator clears the warning (消警; feedback → cleared)."""
     return _step(conn, principal, services, warning_id, "clear",
@@ -174,14 +174,14 @@ def clear_warning(warning_id: int, conn: DbDep, principal: PrincipalDep, service
 
 
 @router.get("/{warning_id}/events")
-def warning_events(warning_id: int, conn: DbDep, principal: PrincipalDep) -> dict[str, Any]:
+def warning_events(warning_id: IdPath, conn: DbDep, principal: PrincipalDep) -> dict[str, Any]:
     """Every step of the warning: issued, escalated, acknowledged, overdue, … who, when."""
     _visible(conn, principal, warning_id)
     return {"items": repo.warning_events(conn, warning_id)}
 
 
 @router.post("/{warning_id}/attachments", status_code=201)
-async def add_attachment(warning_id: int, request: Request, principal: PrincipalDep,
+async def add_attachment(warning_id: IdPath, request: Request, principal: PrincipalDep,
                          services: ServicesDep,
                          filename: Annotated[str, Query(min_length=1, max_length=200)] = "attachment"
                          ) -> dict[str, Any]:
@@ -194,7 +194,7 @@ async def add_attachment(warning_id: int, request: Request, principal: Principal
 
     await run_in_threadpool(check)
     data = await read_upload(request, MAX_DOCUMENT_BYTES)
-    content_type = request.headers.get("content-type") or "application/octet-stream"
+    content_type = (request.headers.get("content-type") or "application/octet-stream")[:200]
 
     def store() -> dict[str, Any]:
         with services.pool.connection(timeout=10) as conn:
@@ -210,7 +210,7 @@ async def add_attachment(warning_id: int, request: Request, principal: Principal
 
 
 @router.get("/{warning_id}/attachments/{attachment_id}", response_class=Response)
-def get_attachment(warning_id: int, attachment_id: int, conn: DbDep,
+def get_attachment(warning_id: IdPath, attachment_id: IdPath, conn: DbDep,
                    principal: PrincipalDep) -> Response:
     _visible(conn, principal, warning_id)
     return file_response(*repo.attachment_data(conn, warning_id, attachment_id))

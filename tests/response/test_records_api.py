@@ -173,3 +173,21 @@ def test_flagged_records_list(api: TestClient, plant: World) -> None:
     codes = {(i["enterprise"], i["code"]) for i in items}
     assert ("REC-B", "HS-B") in codes                  # nothing filled in
     assert (E, HS) in codes                             # the procedure was never drilled
+
+
+@pytest.mark.parametrize("method, url, body", [
+    ("get", "/api/v1/alarms/9223372036854775808/context", None),        # past bigint: 422, not 500
+    ("get", "/api/v1/warnings/99999999999999999999", None),
+    ("get", "/api/v1/incidents/0", None),
+    ("post", "/api/v1/incidents", {"enterprise": E, "title": "x", "alarm_ids": [2**64]}),
+    ("post", "/api/v1/incidents", {"enterprise": E, "title": "x",
+                                   "occurred_at": "2026-01-01T08:00:00"}),  # no offset
+    ("put", BASE + "/chemicals", {"chemicals": [], "residents_500m": 2**40}),
+    ("patch", "/api/v1/rescue-resources/1", {"lat": None}),
+    ("put", "/api/v1/warnings/rules", {"matrix": [1, 2]}),
+    ("put", "/api/v1/incidents/rules", {"rules": "all"}),
+])
+def test_bad_input_is_4xx_never_5xx(api: TestClient, plant: World, method: str, url: str,
+                                    body: dict | None) -> None:
+    r = api.request(method.upper(), url, json=body)
+    assert r.status_code == 422, (r.status_code, r.text)
