@@ -2,9 +2,11 @@
 
 The rules themselves are in ``alerting.warnings`` and ``alerting.incidents`` (pure); this
 module reads and writes rows in the caller's transaction. Times are passed in (``now``) so a
-test clock drives them. Escalations are announced with ``pg_notify``: overdue warning steps on
-``hazmon_warnings`` (payload per ``warnings.overdue_payload``), incident news on
-``hazmon_incidents``. Every row returned carries its enterprise code.
+test clock drives them. Announcements with ``pg_notify``: overdue warning steps on
+``hazmon_warnings`` (kind ``warning_overdue`` only, payload per ``warnings.overdue_payload``, for the
+notification engine); everything else on ``hazmon_response``: ``warning_issued`` and
+``warning_escalated`` (same shape, ``step``/``due_at`` of the step awaited), ``incident_opened``
+and ``incident_report_overdue``. Every row returned carries its enterprise code.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from hazmon.errors import Conflict, InputError, NotFound
 log = logging.getLogger(__name__)
 
 WARNINGS_CHANNEL = "hazmon_warnings"
-INCIDENTS_CHANNEL = "hazmon_incidents"
+RESPONSE_CHANNEL = "hazmon_response"
 MAX_ATTACHMENTS = 20
 
 
@@ -473,14 +475,14 @@ def escalate_report(conn: psycopg.Connection, incident: dict[str, Any], now: dat
 
 def announce_incident(conn: psycopg.Connection, incident: dict[str, Any], kind: str,
                       now: datetime) -> None:
-    """Notify ``hazmon_incidents`` and note the notification in the timeline."""
+    """Notify ``hazmon_response`` and note the notification in the timeline."""
     payload = {"kind": kind, "incident_id": incident["id"], "enterprise": incident["enterprise"],
                "hazard_source": incident["hazard_source"], "level": incident["level"],
                "title": incident["title"], "status": incident["status"],
                "report_due_at": warnings.rfc3339(incident["report_due_at"])}
-    notify(conn, INCIDENTS_CHANNEL, payload)
+    notify(conn, RESPONSE_CHANNEL, payload)
     incident_event(conn, incident["id"], incident["enterprise_id"], now, "system", "notification",
-                   f"{kind} announced on {INCIDENTS_CHANNEL}", payload)
+                   f"{kind} announced on {RESPONSE_CHANNEL}", payload)
 
 
 def create_dispatch(conn: psycopg.Connection, incident: dict[str, Any], data: dict[str, Any],

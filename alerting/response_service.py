@@ -201,14 +201,14 @@ class ResponseService:
     @staticmethod
     def _announce(conn: psycopg.Connection, warning_id: int, kind: str,
                   rules: warnings.WarningRules) -> None:
-        """Push a new or escalated warning on ``hazmon_warnings`` (same shape as overdue)."""
+        """Push a new or escalated warning on ``hazmon_response`` (same shape as overdue)."""
         w = repo.get_warning(conn, warning_id)
         due = warnings.step_due(rules, warnings.LoopTimes(w["state"], w["color"], w["issued_at"],
                                                           w["acked_at"], w["feedback_at"]))
         step, due_at = due if due else ("clear", w["issued_at"])
         payload = warnings.overdue_payload(w["id"], w["enterprise"], w["hazard_source"], w["level"],
                                            w["color"], step, due_at)
-        repo.notify(conn, repo.WARNINGS_CHANNEL, {**payload, "kind": kind})
+        repo.notify(conn, repo.RESPONSE_CHANNEL, {**payload, "kind": kind})
 
     def recompute_all(self, conn: psycopg.Connection) -> None:
         now = self.clock()

@@ -29,7 +29,7 @@ def service(db_url: str, clock: FakeClock, api: TestClient) -> Iterator[Response
 
 @pytest.fixture(scope="module")
 def heard(db_url: str) -> Iterator[Listener]:
-    listener = Listener(db_url, "hazmon_incidents")
+    listener = Listener(db_url, "hazmon_response")
     yield listener
     listener.close()
 

@@ -35,6 +35,13 @@ def heard(db_url: str) -> Iterator[Listener]:
     listener.close()
 
 
+@pytest.fixture(scope="module")
+def news(db_url: str) -> Iterator[Listener]:
+    listener = Listener(db_url, "hazmon_response")
+    yield listener
+    listener.close()
+
+
 def open_warnings(api: TestClient, ent: str) -> list[dict[str, Any]]:
     r = api.get("/api/v1/warnings", params={"enterprise": ent, "state": "open"})
     assert r.status_code == 200, r.text
@@ -47,26 +54,28 @@ def wait_warning(api: TestClient, ent: str, color: str) -> dict[str, Any]:
 
 
 def test_high_gas_alarm_at_level_1_is_red(api: TestClient, world: World, service: ResponseService,
-                                          heard: Listener) -> None:
+                                          heard: Listener, news: Listener) -> None:
     world.plant("W-L1", "HS-1", level=1)
     alarm_id = world.alarm("W-L1", "GT-1", "HI", priority="high")
     w = wait_warning(api, "W-L1", "red")
     assert (w["hazard_source"], w["level"], w["state"], w["step"]) == ("HS-1", 1, "issued", "acknowledge")
     assert "GT-1 HI (high) → red" in w["reason"]
-    issued = heard.wait("warning_issued")
+    issued = news.wait("warning_issued")
     assert issued["warning_id"] == w["id"] and issued["color"] == "red"
     summary = api.get("/api/v1/warnings/summary", params={"enterprise": "W-L1"}).json()["items"]
     assert summary[0]["color"] == "red" and summary[0]["hazard_sources"][0]["code"] == "HS-1"
     assert alarm_id
 
 
-def test_escalation_at_level_3(api: TestClient, world: World, service: ResponseService) -> None:
+def test_escalation_at_level_3(api: TestClient, world: World, service: ResponseService,
+                               news: Listener) -> None:
     world.plant("W-L3", "HS-3", level=3)
     world.alarm("W-L3", "GT-1", "HI", priority="medium")        # medium gas at level 3: yellow
     first = wait_warning(api, "W-L3", "yellow")
     world.alarm("W-L3", "GT-2", "HIHI", priority="high")        # high gas at level 3: orange
     w = wait_warning(api, "W-L3", "orange")
     assert w["id"] == first["id"]                               # the same warning, escalated
+    assert news.wait("warning_escalated")["warning_id"] == w["id"]
     events = api.get(f"/api/v1/warnings/{w['id']}/events").json()["items"]
     assert [e["action"] for e in events] == ["issue", "escalate"]
 
@@ -112,6 +121,7 @@ def test_closed_loop_with_a_missed_deadline(api: TestClient, world: World, servi
     assert [o["step"] for o in detail["overdue"]] == ["acknowledge"] and detail["step_overdue"]
     settle(service)
     assert len([p for p in heard.take() if p["kind"] == "warning_overdue"]) == 1   # once
+    assert {p["kind"] for p in heard.take()} == {"warning_overdue"}  # the notifier's channel: only these
 
     ent = world.token("w-l1-user", "enterprise", ["W-L1"])
     duty = world.token("w-duty", "duty_officer")
