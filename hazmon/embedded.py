@@ -289,6 +289,23 @@ class EmbeddedBroker:
         return f"mqtt://{INGEST_USER}:{quote(self.auth.ingest_password, safe='')}@127.0.0.1:{self.port}"
 
     @property
+    def ingest_client_id(self) -> str | None:
+        """The client id hazmon's subscriber should use, or None for the configured one.
+
+        In ``auto`` mode anonymous clients may connect, and mosquitto lets any client take over
+        the session of a client id it names: a well-known id (``hazmon-ingest``) could be
+        kicked off by anyone. This one is stable (the persistent session survives restarts)
+        but derived from hazmon-ingest's password, so it cannot be guessed. In ``on`` mode
+        mosquitto makes every client id the username, so hazmon-ingest's is safe already.
+        """
+        if self.auth is None or self.auth.mode != "auto" or not self.auth.ingest_password:
+            return None
+        import hashlib
+
+        tag = hashlib.sha256(b"client-id\0" + self.auth.ingest_password.encode()).hexdigest()
+        return f"{INGEST_USER}-{tag[:20]}"
+
+    @property
     def tls_url(self) -> str | None:
         """``mqtts://127.0.0.1:{tls_port}`` when the TLS listener is on."""
         return f"mqtts://127.0.0.1:{self.tls_port}" if self.tls and self.tls_port else None

@@ -62,10 +62,11 @@ class Stack:
                             headers=self.admin)
         assert r.status_code == 204, r.text
 
-    def ingest(self) -> "Watcher":
+    def ingest(self, client_id: str | None = None) -> "Watcher":
         assert self.broker.auth is not None or self.mode == "off"
         password = self.broker.auth.ingest_password if self.broker.auth else None
-        return Watcher(self.broker.port, INGEST_USER if self.broker.auth else None, password)
+        return Watcher(self.broker.port, INGEST_USER if self.broker.auth else None, password,
+                       client_id)
 
     def client(self, username: str | None = None, password: str | None = None,
                **kw: Any) -> "Client":
@@ -85,12 +86,7 @@ def stack(tmp: Path, db_url: str, mode: str, *, tls: bool = False) -> Iterator[S
         ingest_password=broker.auth.ingest_password if broker.auth else None,
         refresh=broker.refresh_auth if broker.auth else None)
     try:
-        app = create_app(services)
-        if not any(getattr(r, "path", "") == "/api/v1/mqtt/authorize" for r in app.routes):
-            from api.routes import gateways  # until api/app.py includes the router
-
-            app.include_router(gateways.router)
-        with TestClient(app) as api:
+        with TestClient(create_app(services)) as api:
             yield Stack(mode, broker, api)
     finally:
         pool.close()
@@ -182,8 +178,9 @@ class Watcher(Client):
     message and then one that is delivered; the broker keeps one publisher's messages in order,
     so when the marker arrives, the suspect one would have arrived before it."""
 
-    def __init__(self, port: int, username: str | None, password: str | None) -> None:
-        super().__init__(port, username, password)
+    def __init__(self, port: int, username: str | None, password: str | None,
+                 client_id: str | None = None) -> None:
+        super().__init__(port, username, password, client_id=client_id)
         assert self.accepted, self.connack
         self.subscribe("hazmon/v1/#")
 
