@@ -130,14 +130,25 @@ class ResponseService:
         now = self.clock()
         irules = repo.incident_rules(conn)
         for event_id, _ in events:
-            with conn.transaction():
-                self.correlate(conn, irules, event_id, now)
+            self._guarded(conn, f"alarm event {event_id}", self.correlate, irules, event_id, now)
         scopes = {s for _, alarm_id in events if (s := repo.alarm_scope(conn, alarm_id))}
         wrules = repo.warning_rules(conn)
         for ent_id, hs_id in sorted(scopes, key=lambda s: (s[0], s[1] or 0)):
-            with conn.transaction():
-                self.recompute(conn, wrules, ent_id, hs_id, now)
+            self._guarded(conn, f"warning scope {ent_id}/{hs_id}", self.recompute, wrules, ent_id,
+                          hs_id, now)
         repo.set_cursor(conn, CURSOR, max(e for e, _ in events))
+
+    @staticmethod
+    def _guarded(conn: psycopg.Connection, what: str, step: Callable[..., Any], *args: Any) -> None:
+        """Run one step in its own transaction; a step that fails is logged and skipped (rolled
+        back) so that one bad event cannot stop the rest. A lost connection still ends the loop."""
+        try:
+            with conn.transaction():
+                step(conn, *args)
+        except psycopg.OperationalError:
+            raise
+        except Exception:  # logged with its traceback; the others go on
+            log.exception("response service: %s failed; skipped", what)
 
     def correlate(self, conn: psycopg.Connection, rules: incidents.IncidentRules, event_id: int,
                   now: datetime) -> int | None:
@@ -214,8 +225,8 @@ class ResponseService:
         now = self.clock()
         rules = repo.warning_rules(conn)
         for ent_id, hs_id in repo.all_scopes(conn):
-            with conn.transaction():
-                self.recompute(conn, rules, ent_id, hs_id, now)
+            self._guarded(conn, f"warning scope {ent_id}/{hs_id}", self.recompute, rules, ent_id,
+                          hs_id, now)
 
     def check_deadlines(self, conn: psycopg.Connection) -> None:
         """Record and announce overdue loop steps and unreported incidents."""

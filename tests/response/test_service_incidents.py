@@ -207,3 +207,16 @@ def test_incident_input_and_scoping(api: TestClient, world: World) -> None:
     assert api.put("/api/v1/incidents/rules", json={"rules": [{"name": "x"}]}).status_code == 422
     r = api.put("/api/v1/incidents/rules", json={"report_deadline_s": 900})
     assert r.status_code == 200 and r.json()["rules"][0]["name"] == "gas_multi_detector"
+
+
+def test_a_failing_step_is_skipped_not_fatal(db_url: str, caplog: pytest.LogCaptureFixture) -> None:
+    import psycopg
+
+    def boom(conn: psycopg.Connection) -> None:
+        conn.execute("INSERT INTO response_cursor VALUES ('poison', 1)")
+        conn.execute("SELECT 1 / 0")
+
+    with psycopg.connect(db_url, autocommit=True) as conn:
+        ResponseService._guarded(conn, "a poison event", boom)          # logged, not raised
+        assert "a poison event failed" in caplog.text
+        assert conn.execute("SELECT count(*) FROM response_cursor WHERE name = 'poison'").fetchone() == (0,)
