@@ -12,8 +12,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from alerting import incidents
 from alerting import response_repository as repo
 from api.deps import DbDep, PrincipalDep, ServicesDep
-from api.routes.records import IdField, IdPath, now_of
-from api.schemas import Strict
+from api.routes.records import CleanBody, IdField, IdPath, now_of
 from devices import records_repository as records_repo
 from devices.repository import enterprise_id, hazard_source_id
 from hazmon.errors import InputError, NotFound
@@ -22,7 +21,7 @@ router = APIRouter(prefix="/api/v1/incidents", tags=["incidents"])
 _INTERNAL = ("enterprise_id", "hazard_source_id")
 
 
-class IncidentCreate(Strict):
+class IncidentCreate(CleanBody):
     enterprise: str = Field(min_length=1, max_length=64)
     title: str = Field(min_length=1, max_length=200)
     hazard_source: str | None = Field(default=None, max_length=64,
@@ -33,26 +32,26 @@ class IncidentCreate(Strict):
     note: str | None = Field(default=None, max_length=4000)
 
 
-class AlarmLinks(Strict):
+class AlarmLinks(CleanBody):
     alarm_ids: list[IdField] = Field(min_length=1, max_length=100)
 
 
-class NoteBody(Strict):
+class NoteBody(CleanBody):
     text: str = Field(min_length=1, max_length=4000)
     kind: Literal["note", "notification"] = "note"
 
 
-class StatusBody(Strict):
+class StatusBody(CleanBody):
     status: Literal["open", "responding", "closed"]
     comment: str | None = Field(default=None, max_length=2000)
 
 
-class ReportBody(Strict):
+class ReportBody(CleanBody):
     to: str = Field(default="县级应急管理部门", min_length=1, max_length=200)
     note: str | None = Field(default=None, max_length=4000)
 
 
-class DispatchCreate(Strict):
+class DispatchCreate(CleanBody):
     resource_id: IdField | None = None
     resource_name: str | None = Field(default=None, max_length=200,
                                       description="required when no resource_id is given")
@@ -61,7 +60,7 @@ class DispatchCreate(Strict):
     note: str | None = Field(default=None, max_length=2000)
 
 
-class DispatchStatus(Strict):
+class DispatchStatus(CleanBody):
     status: Literal["requested", "en_route", "on_scene", "returned", "cancelled"]
     note: str | None = Field(default=None, max_length=2000)
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, HTTPException, Path, Query, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from starlette.concurrency import run_in_threadpool
 
 from alerting import incidents
@@ -56,19 +56,33 @@ def file_response(data: bytes, name: str, content_type: str) -> Response:
     return Response(data, media_type=content_type, headers={"Content-Disposition": disposition})
 
 
-class Person(Strict):
+class CleanBody(Strict):
+    """Bodies of these routes: PostgreSQL text cannot hold NUL, so a NUL is refused (422)."""
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _no_nul(cls, value: Any) -> Any:
+        if isinstance(value, str) and "\x00" in value:
+            raise ValueError("must not contain NUL characters")
+        return value
+
+
+FileName = Annotated[str, Query(min_length=1, max_length=200, pattern=r"^[^\x00/\\]+$")]
+
+
+class Person(CleanBody):
     name: str = Field(min_length=1, max_length=50)
     phone: str = Field(pattern=PHONE)
     position: str | None = Field(default=None, max_length=100)
 
 
-class Responsibles(Strict):
+class Responsibles(CleanBody):
     principal: Person | None = None      # 主要负责人
     technical: Person | None = None      # 技术负责人
     operations: Person | None = None     # 操作负责人
 
 
-class Equipment(Strict):
+class Equipment(CleanBody):
     name: str = Field(min_length=1, max_length=200)
     kind: str | None = Field(default=None, max_length=100)
     quantity: float | None = Field(default=None, ge=0, allow_inf_nan=False)
@@ -77,7 +91,7 @@ class Equipment(Strict):
     checked_on: date | None = None
 
 
-class RecordPut(Strict):
+class RecordPut(CleanBody):
     lat: float | None = Field(default=None, ge=-90, le=90)
     lon: float | None = Field(default=None, ge=-180, le=180)
     last_identified_on: date | None = None
@@ -85,14 +99,14 @@ class RecordPut(Strict):
     equipment: list[Equipment] = Field(default=[], max_length=500)
 
 
-class ChemicalsPut(Strict):
+class ChemicalsPut(CleanBody):
     chemicals: list[ChemicalIn] = Field(max_length=500)
     residents_500m: int | None = Field(default=None, ge=0, le=100_000_000,
                                        description="omit to keep the current")
     reason: str | None = Field(default=None, max_length=2000)
 
 
-class PlanCreate(Strict):
+class PlanCreate(CleanBody):
     kind: Literal["emergency_plan", "onsite_procedure"]
     title: str = Field(min_length=1, max_length=200)
     version: str | None = Field(default=None, max_length=50)
@@ -100,7 +114,7 @@ class PlanCreate(Strict):
     last_drill_on: date | None = None
 
 
-class PlanUpdate(Strict):
+class PlanUpdate(CleanBody):
     kind: Literal["emergency_plan", "onsite_procedure"] | None = None
     title: str | None = Field(default=None, min_length=1, max_length=200)
     version: str | None = Field(default=None, max_length=50)
@@ -108,7 +122,7 @@ class PlanUpdate(Strict):
     last_drill_on: date | None = None
 
 
-class ResourceCreate(Strict):
+class ResourceCreate(CleanBody):
     enterprise: str | None = Field(default=None, description="owner; null = a public resource")
     kind: Literal["team", "equipment", "stock"]
     name: str = Field(min_length=1, max_length=200)
@@ -122,7 +136,7 @@ class ResourceCreate(Strict):
     available: bool = True
 
 
-class ResourceUpdate(Strict):
+class ResourceUpdate(CleanBody):
     kind: Literal["team", "equipment", "stock"] | None = None
     name: str | None = Field(default=None, min_length=1, max_length=200)
     description: str | None = Field(default=None, max_length=2000)
@@ -231,7 +245,7 @@ def delete_plan(enterprise: str, code: str, plan_id: IdPath, conn: DbDep,
 @router.put(SOURCE + "/plans/{plan_id}/document")
 async def upload_document(enterprise: str, code: str, plan_id: IdPath, request: Request,
                           principal: PrincipalDep, services: ServicesDep,
-                          filename: Annotated[str, Query(min_length=1, max_length=200)] = "document"
+                          filename: FileName = "document"
                           ) -> dict[str, Any]:
     """Store the plan's document (the raw body, its Content-Type kept; at most 10 MiB)."""
     principal.require_enterprise(enterprise, "configure")

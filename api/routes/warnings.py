@@ -12,8 +12,7 @@ from starlette.concurrency import run_in_threadpool
 from alerting import response_repository as repo
 from alerting import warnings
 from api.deps import DbDep, PrincipalDep, ServicesDep
-from api.routes.records import IdPath, file_response, now_of, read_upload
-from api.schemas import Strict
+from api.routes.records import CleanBody, FileName, IdPath, file_response, now_of, read_upload
 from devices.records_repository import MAX_DOCUMENT_BYTES
 from hazmon.errors import Forbidden, InputError, NotFound
 
@@ -27,16 +26,16 @@ OPEN_STATES = ["issued", "acknowledged", "feedback"]
 _INTERNAL = ("enterprise_id", "hazard_source_id", "covered")
 
 
-class AckBody(Strict):
+class AckBody(CleanBody):
     comment: str | None = Field(default=None, max_length=2000)
 
 
-class FeedbackBody(Strict):
+class FeedbackBody(CleanBody):
     cause: str = Field(min_length=1, max_length=4000)
     action: str = Field(min_length=1, max_length=4000)
 
 
-class ClearBody(Strict):
+class ClearBody(CleanBody):
     comment: str | None = Field(default=None, max_length=2000)
 
 
@@ -183,7 +182,7 @@ def warning_events(warning_id: IdPath, conn: DbDep, principal: PrincipalDep) -> 
 @router.post("/{warning_id}/attachments", status_code=201)
 async def add_attachment(warning_id: IdPath, request: Request, principal: PrincipalDep,
                          services: ServicesDep,
-                         filename: Annotated[str, Query(min_length=1, max_length=200)] = "attachment"
+                         filename: FileName = "attachment"
                          ) -> dict[str, Any]:
     """Attach a photo or document to the disposal feedback (raw body, at most 10 MiB)."""
     _may_do(principal, "feedback")

@@ -186,6 +186,8 @@ def test_flagged_records_list(api: TestClient, plant: World) -> None:
     ("patch", "/api/v1/rescue-resources/1", {"lat": None}),
     ("put", "/api/v1/warnings/rules", {"matrix": [1, 2]}),
     ("put", "/api/v1/incidents/rules", {"rules": "all"}),
+    ("post", BASE + "/plans", {"kind": "emergency_plan", "title": "nul\u0000"}),  # text cannot hold NUL
+    ("put", BASE + "/plans/1/document?filename=a%00b", None),
 ])
 def test_bad_input_is_4xx_never_5xx(api: TestClient, plant: World, method: str, url: str,
                                     body: dict | None) -> None:
