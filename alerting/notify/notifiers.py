@@ -18,6 +18,7 @@ from datetime import datetime
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any, Protocol
+from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
@@ -80,14 +81,21 @@ class _Http:
         self.channel, self.client = channel, client
 
     def _redact(self, text: str) -> str:
+        """Blank the URL's query values (access tokens) and the channel's secret out of a text."""
         text = text.replace(self.channel.url, mask_url(self.channel.url))
-        secret = getattr(self.channel, "secret", None)
-        return text.replace(secret, "***") if secret else text
+        hidden = [v for _, v in parse_qsl(urlsplit(self.channel.url).query) if len(v) >= 6]
+        hidden += [s for s in (getattr(self.channel, "secret", None),) if s]
+        for value in hidden:
+            text = text.replace(value, "***")
+        return text
 
     def _post(self, body: bytes, headers: dict[str, str], params: dict[str, str] | None = None,
               ) -> httpx.Response:
+        url = httpx.URL(self.channel.url)
+        if params:  # added to the URL's own query (the robots' access token lives there)
+            url = url.copy_merge_params(params)
         try:
-            resp = self.client.post(self.channel.url, content=body, params=params,
+            resp = self.client.post(url, content=body,
                                     headers={"Content-Type": "application/json; charset=utf-8",
                                              "User-Agent": USER_AGENT, **headers},
                                     timeout=self.channel.timeout_s)

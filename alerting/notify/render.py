@@ -87,7 +87,7 @@ def _fit(head: list[str], items: list[str], tail_for: Any, max_bytes: int, sep: 
         if len((text + sep + item + sep + tail_for(rest)).encode()) > max_bytes:
             return text + sep + tail_for(rest)
         text += sep + item
-    return text
+    return text + sep + tail_for(0)
 
 
 def markdown(msg: Message, max_bytes: int = 4000, wecom: bool = False) -> str:

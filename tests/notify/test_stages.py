@@ -8,8 +8,17 @@ from datetime import timedelta
 import pytest
 
 from alerting.notify.model import LogEntry, WarningEvent
-from alerting.notify.stages import (ChannelStage, ChannelState, Context, DedupStage,
-                                    EscalationStage, FanoutStage, MultiStage, SendStage, decide)
+from alerting.notify.stages import (
+    ChannelStage,
+    ChannelState,
+    Context,
+    DedupStage,
+    EscalationStage,
+    FanoutStage,
+    MultiStage,
+    SendStage,
+    decide,
+)
 from tests.notify.factories import MS, T0, alarm, at, rule
 
 
