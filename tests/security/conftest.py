@@ -161,6 +161,7 @@ class Client:
         return code
 
     def subscribe(self, topic: str) -> None:
+        assert self.connected.wait(5), "not connected"
         done = threading.Event()
         self.client.on_subscribe = lambda *a: done.set()
         self.client.subscribe(topic, qos=1)
