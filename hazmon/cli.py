@@ -59,6 +59,8 @@ def serve(settings: Settings, *, simulate: bool = False, api_only: bool = False,
         services = Services(pool=pool_for_api(db_url, stack), admin_token=token,
                             metrics_registry=registry, storage=storage, ingest=ingest,
                             db_url=db_url, shelve_max_s=settings.shelve_max_s())
+        if shard is None:
+            _start_background_services(stack, db_url)
         app = create_app(services, health_only=shard is not None)
         api_url = f"http://{settings.http_host}:{settings.http_port}"
         if shard is None:
@@ -74,6 +76,16 @@ def serve(settings: Settings, *, simulate: bool = False, api_only: bool = False,
             _start_simulator(stack, server)
         server.run()
     return 0
+
+
+def _start_background_services(stack, db_url: str) -> None:  # type: ignore[no-untyped-def]
+    """Risk warnings, incident correlation and deadlines (one active instance per database,
+    the others stand by), in the API-serving processes."""
+    from alerting.response_service import ResponseService
+
+    response = ResponseService(db_url)
+    response.start()
+    stack.callback(response.stop)
 
 
 def _start_ingest(settings, stack, db_url, mqtt_url, broker_kind, storage, registry, shard):  # type: ignore[no-untyped-def]
