@@ -31,12 +31,25 @@ _STATUS = ((NotFound, 404), (Forbidden, 403), (Conflict, 409), (InputError, 422)
 
 
 def _error_response(exc: HazmonError) -> JSONResponse:
+    if isinstance(exc, DatabaseUnavailable):
+        return _database_down(exc)
     for cls, status in _STATUS:
         if isinstance(exc, cls):
             detail = exc.detail if isinstance(exc, InputError) else str(exc)
             return JSONResponse({"detail": detail}, status_code=status)
     log.exception("unexpected hazmon error", exc_info=exc)
     return JSONResponse({"detail": "internal error"}, status_code=500)
+
+
+def _database_down(exc: Exception) -> JSONResponse:
+    """503 without the driver's text (it names hosts, users and databases); that goes to the log."""
+    log.warning("database unavailable: %s", str(exc).strip())
+    return JSONResponse({"detail": "database unavailable; retry later"}, status_code=503,
+                        headers={"Retry-After": "5"})
+
+
+def _sqlstate(exc: psycopg.Error) -> str:
+    return f"{type(exc).__name__} (SQLSTATE {exc.sqlstate or '-'})"
 
 
 def create_app(services: Services, *, health_only: bool = False) -> FastAPI:
@@ -67,7 +80,34 @@ def create_app(services: Services, *, health_only: bool = False) -> FastAPI:
 
     @app.exception_handler(psycopg.OperationalError)
     async def database_down(_: Request, exc: psycopg.OperationalError) -> JSONResponse:
-        return JSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503)
+        return _database_down(exc)
+
+    @app.exception_handler(psycopg.DataError)
+    async def unstorable_value(request: Request, exc: psycopg.DataError) -> JSONResponse:
+        # SQLSTATE class 22: a value the client sent cannot be stored or compared (a NUL
+        # character in a text, a number or time out of a column's range). The driver's message
+        # may quote stored values, so the client gets a fixed text and the log no values.
+        log.warning("%s %s refused by the database: %s", request.method, request.url.path,
+                    _sqlstate(exc))
+        nul = "NUL" in str(exc) or "\\u0000" in str(exc)
+        detail = ("text values cannot contain the NUL character (U+0000)" if nul else
+                  "a value in the request is out of the range the database can store")
+        return JSONResponse({"detail": detail}, status_code=422)
+
+    @app.exception_handler(psycopg.IntegrityError)
+    async def conflicting_write(request: Request, exc: psycopg.IntegrityError) -> JSONResponse:
+        # SQLSTATE class 23: a duplicate or a dangling reference, typically two clients
+        # creating the same thing at once; the routes check first, this is the race's answer.
+        log.warning("%s %s conflicts with stored data: %s", request.method, request.url.path,
+                    _sqlstate(exc))
+        return JSONResponse({"detail": "the request conflicts with stored data (a duplicate or "
+                                       "a reference to something that does not exist)"},
+                            status_code=409)
+
+    @app.exception_handler(Exception)
+    async def internal_error(_: Request, exc: Exception) -> JSONResponse:
+        # A bug: the client gets JSON without internals; the traceback goes to the log.
+        return JSONResponse({"detail": "internal error"}, status_code=500)
 
     for module in (health, enterprises, points, modes, alarms, rejections, reports, handover, users,
                    records, warnings, incidents, gateways):

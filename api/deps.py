@@ -60,7 +60,10 @@ def get_principal(request: Request, services: ServicesDep,
     if creds is None or creds.scheme.lower() != "bearer":
         raise HTTPException(401, "missing bearer token: send 'Authorization: Bearer <token>'",
                             headers={"WWW-Authenticate": "Bearer"})
-    principal = services.auth.resolve(creds.credentials, services.pool)
+    try:
+        principal = services.auth.resolve(creds.credentials, services.pool)
+    except TimeoutError as exc:  # psycopg_pool.PoolTimeout: every connection busy or the DB away
+        raise DatabaseUnavailable("database unavailable: no connection within 10 s") from exc
     if principal is None:
         raise HTTPException(401, "invalid, expired or revoked token",
                             headers={"WWW-Authenticate": "Bearer"})
