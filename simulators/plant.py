@@ -2,6 +2,10 @@
 
 Only the I/O lives here (HTTP setup, one paho client per gateway, the pacing loop); what the
 plant is and how it behaves is ``simulators.scenario``, pure and tested without a broker.
+
+When the API offers gateway registration, every simulated gateway is registered (or, if it
+already is, its credentials are rotated: passwords are shown only once) and connects with its
+own username and password, so the demo works whatever ``HAZMON_MQTT_AUTH`` is.
 """
 
 from __future__ import annotations
@@ -159,6 +163,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
       "(default 180; 0: no excursions)")
     a("--wait", type=_non_negative, default=60.0, metavar="S",
       help="how long to wait for the API and the broker to come up (default 60)")
+    a("--ca", metavar="FILE", help="CA certificate to trust for mqtts:// "
+      "(default: {data dir}/broker/ca.crt when it exists, else the system's)")
 
 
 # --- setup through the API ---------------------------------------------------------------------
@@ -251,13 +257,49 @@ def setup_plant(client: httpx.Client, layout: tuple[EnterpriseSpec, ...], stale_
             raise ServiceError(f"setting up {e.code} at {client.base_url}: {exc}") from exc
 
 
+GATEWAYS_PATH = "/api/v1/enterprises/{enterprise}/gateways"
+Credentials = tuple[str, str]  # (username, password)
+
+
+def gateways_offered(client: httpx.Client) -> bool:
+    """Whether the API registers gateways (its OpenAPI spec has the gateways endpoint)."""
+    try:
+        r = client.get("/openapi.json")
+        return r.status_code == 200 and GATEWAYS_PATH in r.json().get("paths", {})
+    except (httpx.HTTPError, ValueError, AttributeError):
+        return False
+
+
+def register_gateways(client: httpx.Client,
+                      gateways: list[tuple[str, str]]) -> dict[tuple[str, str], Credentials]:
+    """Register each gateway, or rotate its credentials when it already is; their MQTT
+    credentials by gateway ({} when the API does not offer gateway registration)."""
+    if not gateways_offered(client):
+        return {}
+    out: dict[tuple[str, str], Credentials] = {}
+    for enterprise, gateway in gateways:
+        r = client.post(f"/api/v1/enterprises/{enterprise}/gateways", json={"code": gateway})
+        if r.status_code == 409:
+            r = client.post(f"/api/v1/enterprises/{enterprise}/gateways/{gateway}/credentials")
+            what = "credentials rotated"
+        else:
+            what = "registered"
+        if not _check(r, f"register gateway {enterprise}/{gateway}", (200, 201)):
+            raise ServiceError(f"register gateway {enterprise}/{gateway}: HTTP 409 {_detail(r)}")
+        body = r.json()
+        out[(enterprise, gateway)] = (str(body["username"]), str(body["password"]))
+        _say(f"gateway {enterprise}/{gateway}: {what}, MQTT user {body['username']}")
+    return out
+
+
 # --- MQTT: one client per gateway --------------------------------------------------------------
 
 
 class GatewayLink:
     """One gateway's MQTT connection: ``offline`` as its will, ``online`` on every connect."""
 
-    def __init__(self, enterprise: str, gateway: str, target: BrokerTarget) -> None:
+    def __init__(self, enterprise: str, gateway: str, target: BrokerTarget,
+                 credentials: Credentials | None = None, ca_file: str | None = None) -> None:
         self.topic = readings_topic(enterprise, gateway)
         self.status = status_topic(enterprise, gateway)
         self.name = f"{enterprise}/{gateway}"
@@ -265,10 +307,12 @@ class GatewayLink:
         self.ever_connected = self.stopping = False
         client_id = f"hazmon-sim-{enterprise}-{gateway}-{os.getpid()}"
         self.client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id=client_id)
-        if target.username is not None:
+        if credentials is not None:
+            self.client.username_pw_set(*credentials)
+        elif target.username is not None:
             self.client.username_pw_set(target.username, target.password)
         if target.tls:
-            self.client.tls_set(cert_reqs=ssl.CERT_REQUIRED)
+            self.client.tls_set(ca_certs=ca_file, cert_reqs=ssl.CERT_REQUIRED)
         self.client.will_set(self.status, "offline", qos=1, retain=True)
         self.client.reconnect_delay_set(min_delay=1, max_delay=30)  # paho backs off, doubling
         self.client.max_queued_messages_set(MAX_QUEUED)
@@ -409,18 +453,32 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
         undo()
 
 
+def default_ca_file(env: Mapping[str, str]) -> str | None:
+    """``{data dir}/broker/ca.crt`` (the embedded broker's local CA) when it exists."""
+    path = data_dir(env) / "broker" / "ca.crt"
+    return str(path) if path.is_file() else None
+
+
 def _run(args: argparse.Namespace, stop: threading.Event, env: Mapping[str, str]) -> int:
     target = BrokerTarget.parse(args.mqtt or default_mqtt_url(env))
+    credentials: dict[tuple[str, str], Credentials] = {}
     if not args.no_setup:
         api_url = (args.api or default_api_url(env)).rstrip("/")
         stale_s = float(max(30, math.ceil(5 * args.interval)))
         with api_client(api_url, args.token or default_token(env)) as client:
             setup_plant(client, DEMO_PLANT, stale_s, args.wait)
+            try:
+                credentials = register_gateways(
+                    client, [(e.code, g.code) for e in DEMO_PLANT for g in e.gateways])
+            except httpx.HTTPError as exc:
+                raise ServiceError(f"registering gateways at {client.base_url}: {exc}") from exc
     rng = np.random.default_rng(args.seed)
     local = time.localtime()
     plant = Plant(DEMO_PLANT, rng, start_hour=local.tm_hour + local.tm_min / 60,
                   excursion_every_s=args.excursion_every)
-    links = {key: GatewayLink(*key, target) for key in plant.gateways}
+    ca_file = getattr(args, "ca", None) or default_ca_file(env)
+    links = {key: GatewayLink(*key, target, credentials.get(key), ca_file)
+             for key in plant.gateways}
     try:
         connect_all(list(links.values()), args.wait, stop)
         _say(f"streaming {len(links)} gateways to {target.host}:{target.port} "
