@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Generic, Literal, TypeVar
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field
+
+from api import timeparse
 
 CODE_PATTERN = r"^[A-Za-z0-9_.-]{1,64}$"
 HS_CODE_PATTERN = r"^[A-Za-z0-9_.:-]{1,64}$"
+
+
+def _in_range(value: datetime) -> datetime:
+    """Refuse times outside what can be stored and read back (PostgreSQL stores year 10000,
+    Python cannot read it: every later read of the row would fail)."""
+    if not timeparse.in_range(value):
+        raise ValueError(f"the time is out of range ({timeparse.RANGE_TEXT})")
+    return value
+
+
+RequestTime = Annotated[AwareDatetime, AfterValidator(_in_range)]
+"""A time in a request body: RFC 3339 with an offset, within years 2 to 9998."""
 
 
 class Strict(BaseModel):
@@ -154,13 +168,13 @@ class ShelveRequest(Strict):
 class ModeChange(Strict):
     mode: Literal["normal", "maintenance", "shutdown"]
     reason: str | None = Field(default=None, max_length=2000)
-    until: datetime | None = Field(default=None, description="RFC 3339; back to normal then")
+    until: RequestTime | None = Field(default=None, description="RFC 3339; back to normal then")
 
 
 class ServiceChange(Strict):
     in_service: bool
     reason: str | None = Field(default=None, max_length=2000)
-    until: datetime | None = Field(default=None, description="RFC 3339; back in service then")
+    until: RequestTime | None = Field(default=None, description="RFC 3339; back in service then")
 
 
 class ModeResult(BaseModel):

@@ -12,7 +12,7 @@ from fastapi import APIRouter, Query, Response
 from pydantic import BaseModel, Field
 
 from api.deps import DbDep, PrincipalDep, ServicesDep
-from api.schemas import CODE_PATTERN, Items, Strict
+from api.schemas import CODE_PATTERN, Items, RequestTime, Strict
 from api.timeparse import parse_time
 from hazmon import accounts
 
@@ -40,7 +40,7 @@ class UserPublic(BaseModel):
 
 class TokenCreate(Strict):
     name: str | None = Field(default=None, max_length=200)
-    expires_at: datetime | None = None
+    expires_at: RequestTime | None = None
 
 
 class TokenPublic(BaseModel):
