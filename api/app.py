@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(str(resources.files("api").joinpath("static")))
 
+MAX_DETAIL = 500
+
 _STATUS = ((NotFound, 404), (Forbidden, 403), (Conflict, 409), (InputError, 422),
            (DatabaseUnavailable, 503))
 
@@ -36,6 +38,8 @@ def _error_response(exc: HazmonError) -> JSONResponse:
     for cls, status in _STATUS:
         if isinstance(exc, cls):
             detail = exc.detail if isinstance(exc, InputError) else str(exc)
+            if isinstance(detail, str) and len(detail) > MAX_DETAIL:
+                detail = detail[:MAX_DETAIL] + "…"  # messages quote what was sent: keep them short
             return JSONResponse({"detail": detail}, status_code=status)
     log.exception("unexpected hazmon error", exc_info=exc)
     return JSONResponse({"detail": "internal error"}, status_code=500)
