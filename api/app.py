@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 from importlib import resources
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from api.deps import Services
 from api.events import AlarmBroadcaster
 from api.routes import (alarms, enterprises, gateways, handover, health, incidents, modes, points,
                         records, rejections, reports, users, warnings)
+from api.schemas import ErrorBody
 from hazmon.errors import (Conflict, DatabaseUnavailable, Forbidden, HazmonError, InputError,
                            NotFound)
 
@@ -50,6 +52,58 @@ def _database_down(exc: Exception) -> JSONResponse:
     log.warning("database unavailable: %s", str(exc).strip())
     return JSONResponse({"detail": "database unavailable; retry later"}, status_code=503,
                         headers={"Retry-After": "5"})
+
+
+ERRORS = {
+    400: "The body could not be read (not JSON, bad encoding)",
+    401: "No valid bearer token",
+    403: "The token's role or scope does not allow this",
+    404: "Something named in the request does not exist (or is outside the token's scope)",
+    409: "The request conflicts with the current state",
+    413: "The request body is larger than allowed",
+    422: "Invalid input: a message, or a list of problems",
+    429: "Too many requests for this token: wait Retry-After seconds",
+    503: "The database is unavailable: retry after Retry-After seconds",
+}
+METHODS = ("get", "put", "post", "delete", "patch")
+
+
+def declare_errors(schema: dict[str, Any]) -> dict[str, Any]:
+    """Document in the OpenAPI the error answers each /api/ operation can give, all
+    ``{"detail": ...}`` (ErrorBody), in place of FastAPI's 422 that knows only validation
+    errors."""
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    components.update(error_schema.pop("$defs", {}))
+    components["ErrorBody"] = error_schema
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorBody"}}}
+    for path, operations in schema.get("paths", {}).items():
+        for method, op in operations.items():
+            if method not in METHODS:
+                continue
+            responses = op.setdefault("responses", {})
+            if path == "/readyz":
+                responses.setdefault("503", {"description": "Not ready: see the flags",
+                                             "content": {"application/json": {"schema": {}}}})
+            if not path.startswith("/api/"):
+                continue
+            params = op.get("parameters", [])
+            body = "requestBody" in op
+            codes = {401, 403, 429, 503}
+            if params or body:
+                codes |= {404, 422}
+            if method != "get":
+                codes |= {404, 409}
+            if body:
+                codes |= {400, 413}
+            for code in sorted(codes):
+                declared = responses.get(str(code))
+                if declared is None or "HTTPValidationError" in str(declared):
+                    responses[str(code)] = {"description": ERRORS[code], "content": content}
+    for name in ("HTTPValidationError", "ValidationError"):
+        if f"/{name}\"" not in json.dumps(schema.get("paths", {})):
+            components.pop(name, None)
+    return schema
 
 
 def _sqlstate(exc: psycopg.Error) -> str:
@@ -120,6 +174,13 @@ def create_app(services: Services, *, health_only: bool = False) -> FastAPI:
             break
 
     app.add_middleware(AuditMiddleware)
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            declare_errors(FastAPI.openapi(app))
+        return app.openapi_schema  # type: ignore[return-value]
+
+    app.openapi = openapi  # type: ignore[method-assign]
 
     if STATIC_DIR.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")

@@ -205,6 +205,19 @@ class RejectionPublic(BaseModel):
     excerpt: str
 
 
+class ErrorItem(BaseModel):
+    """One problem: a validation error (``loc``, ``msg``, ``type``) or a point-table error
+    (``row``, ``column``, ``message``)."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class ErrorBody(BaseModel):
+    """Every error response: ``{"detail": ...}``, a message or a list of problems."""
+
+    detail: str | list[ErrorItem]
+
+
 T = TypeVar("T")
 
 
