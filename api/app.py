@@ -18,15 +18,26 @@ from fastapi.staticfiles import StaticFiles
 from api.audit import AuditMiddleware
 from api.deps import Services
 from api.events import AlarmBroadcaster
+from api.limits import MIB, BodyLimit
 from api.routes import (alarms, enterprises, gateways, handover, health, incidents, modes, points,
                         records, rejections, reports, users, warnings)
 from api.schemas import ErrorBody
+from devices.records_repository import MAX_DOCUMENT_BYTES
 from hazmon.errors import (Conflict, DatabaseUnavailable, Forbidden, HazmonError, InputError,
                            NotFound)
 
 log = logging.getLogger(__name__)
 
 STATIC_DIR = Path(str(resources.files("api").joinpath("static")))
+
+# Request bodies: JSON up to 1 MiB; the upload routes read their raw bodies up to their own limit.
+MAX_BODY_BYTES = MIB
+UPLOAD_LIMITS = {
+    ("PUT", "/api/v1/enterprises/{enterprise}/points"): points.MAX_CSV_BYTES,
+    ("PUT", "/api/v1/enterprises/{enterprise}/hazard-sources/{code}/plans/{plan_id}/document"):
+        MAX_DOCUMENT_BYTES,
+    ("POST", "/api/v1/warnings/{warning_id}/attachments"): MAX_DOCUMENT_BYTES,
+}
 
 MAX_DETAIL = 500
 
@@ -174,6 +185,7 @@ def create_app(services: Services, *, health_only: bool = False) -> FastAPI:
             break
 
     app.add_middleware(AuditMiddleware)
+    app.add_middleware(BodyLimit, default=MAX_BODY_BYTES, routes=UPLOAD_LIMITS)  # outermost
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:
