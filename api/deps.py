@@ -11,7 +11,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import CollectorRegistry
 from psycopg_pool import ConnectionPool
 
-from api.security import Authenticator, Principal, RateLimiter
+from api.security import Authenticator, Principal, RateLimiter, token_hash
 from hazmon.db import StorageInfo
 from hazmon.errors import DatabaseUnavailable
 
@@ -67,7 +67,9 @@ def get_principal(request: Request, services: ServicesDep,
     if principal is None:
         raise HTTPException(401, "invalid, expired or revoked token",
                             headers={"WWW-Authenticate": "Bearer"})
-    if not services.rate_limiter.allow(principal.name):
+    # Per token, not per user name: a user's tokens (and the bootstrap admin token, named
+    # "admin" like any user called admin) each have their own bucket.
+    if not services.rate_limiter.allow(token_hash(creds.credentials)):
         raise HTTPException(429, "too many requests for this token; slow down",
                             headers={"Retry-After": "1"})
     request.state.principal = principal
