@@ -42,6 +42,7 @@ log = logging.getLogger(__name__)
 
 WARNINGS_CHANNEL = "hazmon_warnings"
 NOTIFIER_LOCK = 0x686E6F74  # "hnot"
+APP_NAME = "hazmon-notifier"
 
 
 class NotifierService:
@@ -122,10 +123,10 @@ class NotifierService:
             pause = min(pause * 2, 10.0)
 
     def _session(self) -> None:
-        with psycopg.connect(self.db_url, autocommit=True) as work:
+        with psycopg.connect(self.db_url, autocommit=True, application_name=APP_NAME) as work:
             if not self._acquire(work):
                 return
-            with psycopg.connect(self.db_url, autocommit=True) as listen:
+            with psycopg.connect(self.db_url, autocommit=True, application_name=APP_NAME) as listen:
                 for channel in (ALARMS_CHANNEL, WARNINGS_CHANNEL, NOTIFY_CHANNEL):
                     listen.execute(f"LISTEN {channel}")
                 self._resync(work)
@@ -213,8 +214,11 @@ class NotifierService:
 
     def _tick(self, work: psycopg.Connection) -> None:
         """Outcomes, changes, warnings, then the engine's decisions and the attempts due."""
-        if self._reload:
+        if self._reload:  # new rules may want alarms no group held: offer them all again
             self._configure(work)
+            now = self.clock.now()
+            for alarm in repo.pending_alarms(work):
+                self.engine.observe(alarm, now)
         self._collect_outcomes(work)
         now = self.clock.now()
         if self._changed:

@@ -40,7 +40,7 @@ class Receiver:
 
     def __init__(self) -> None:
         self.requests: list[Received] = []
-        self.script: deque[tuple[int, bytes, float]] = deque()
+        self.scripts: dict[str | None, deque[tuple[int, bytes, float]]] = {}
         self._lock = threading.Lock()
         receiver = self
 
@@ -52,8 +52,8 @@ class Receiver:
                     receiver.requests.append(Received(
                         parts.path, {k: v[0] for k, v in parse_qs(parts.query).items()},
                         {k.lower(): v for k, v in self.headers.items()}, body))
-                    status, reply, delay = (receiver.script.popleft() if receiver.script
-                                            else (200, OK_BODY, 0.0))
+                    script = receiver.scripts.get(parts.path) or receiver.scripts.get(None)
+                    status, reply, delay = script.popleft() if script else (200, OK_BODY, 0.0)
                 time.sleep(delay)
                 try:
                     self.send_response(status)
@@ -74,11 +74,18 @@ class Receiver:
     def url(self, path: str = "/hook", query: str = "") -> str:
         return f"http://127.0.0.1:{self.server.server_address[1]}{path}" + (f"?{query}" if query else "")
 
-    def answer(self, *responses: int | tuple[int, bytes] | tuple[int, bytes, float]) -> None:
-        """Queue answers: a status, (status, body) or (status, body, delay_s)."""
+    def answer(self, *responses: int | tuple[int, bytes] | tuple[int, bytes, float],
+               path: str | None = None) -> None:
+        """Queue answers (to requests for ``path``, else to any): a status, (status, body) or
+        (status, body, delay_s)."""
+        script = self.scripts.setdefault(path, deque())
         for r in responses:
             status, body, delay = (r, b"{}", 0.0) if isinstance(r, int) else (*r, 0.0)[:3]  # type: ignore[misc]
-            self.script.append((status, body, delay))
+            script.append((status, body, delay))
+
+    def reset(self) -> None:
+        self.requests.clear()
+        self.scripts.clear()
 
     def paths(self) -> list[str]:
         return [r.path for r in self.requests]

@@ -32,19 +32,6 @@ TOKEN = "tok-9f8e7d6c5b4a"
 
 
 @pytest.fixture(scope="module")
-def receiver() -> Iterator[Receiver]:
-    r = Receiver()
-    yield r
-    r.close()
-
-
-@pytest.fixture(autouse=True)
-def _clear(receiver: Receiver) -> None:
-    receiver.requests.clear()
-    receiver.script.clear()
-
-
-@pytest.fixture(scope="module")
 def client() -> Iterator[httpx.Client]:
     with httpx.Client() as c:
         yield c
@@ -186,13 +173,6 @@ def email_channel(port: int, **kw: Any) -> EmailChannel:
                                         "from": "hazmon@example.cn",
                                         "to": ["duty@example.cn", "boss@example.cn"],
                                         "timeout_s": 5, **kw})
-
-
-@pytest.fixture(scope="module")
-def smtp() -> Iterator[SmtpServer]:
-    s = SmtpServer()
-    yield s
-    s.stop()
 
 
 def test_email_is_delivered(smtp: SmtpServer, client: httpx.Client) -> None:
