@@ -19,8 +19,8 @@ from api.audit import AuditMiddleware
 from api.deps import Services
 from api.events import AlarmBroadcaster
 from api.limits import MIB, BodyLimit
-from api.routes import (alarms, enterprises, gateways, handover, health, incidents, modes, points,
-                        records, rejections, reports, users, warnings)
+from api.routes import (alarms, enterprises, gateways, handover, health, incidents, modes,
+                        notifications, points, records, rejections, reports, users, warnings)
 from api.schemas import ErrorBody
 from devices.records_repository import MAX_DOCUMENT_BYTES
 from hazmon.errors import (Conflict, DatabaseUnavailable, Forbidden, HazmonError, InputError,
@@ -179,7 +179,7 @@ def create_app(services: Services, *, health_only: bool = False) -> FastAPI:
         return JSONResponse({"detail": "internal error"}, status_code=500)
 
     for module in (health, enterprises, points, modes, alarms, rejections, reports, handover, users,
-                   records, warnings, incidents, gateways):
+                   records, warnings, incidents, gateways, notifications):
         app.include_router(module.router)
         if health_only:
             break
