@@ -125,10 +125,11 @@ export async function api(path, opts = {}) {
  * onEvent({event, data, id}) per event; resolves when
  * the stream ends, rejects with ApiError on an HTTP error or a network failure.
  */
-export async function openEventStream(path, { signal, onOpen, onEvent, onChunk, query } = {}) {
+export async function openEventStream(path, { signal, onOpen, onEvent, onChunk, query, lastEventId } = {}) {
   const h = { Accept: 'text/event-stream' };
   const token = getToken();
   if (token) h.Authorization = `Bearer ${token}`;
+  if (lastEventId) h['Last-Event-ID'] = String(lastEventId);
   let res;
   try {
     res = await fetch(buildUrl(path, query), { headers: h, signal, cache: 'no-store' });
@@ -148,6 +149,7 @@ export async function openEventStream(path, { signal, onOpen, onEvent, onChunk, 
   const reader = res.body.pipeThrough(new TextDecoderStream()).getReader();
   let buf = '';
   let ev = { event: 'message', data: [], id: null };
+  let lastId = lastEventId || null;   // the SSE "last event ID" carries over events without an id
   for (;;) {
     const { value, done } = await reader.read();
     if (done) return;
@@ -158,7 +160,7 @@ export async function openEventStream(path, { signal, onOpen, onEvent, onChunk, 
       const line = buf.slice(0, nl);
       buf = buf.slice(nl + (buf[nl] === '\r' && buf[nl + 1] === '\n' ? 2 : 1));
       if (line === '') {
-        if (ev.data.length) onEvent({ event: ev.event, data: ev.data.join('\n'), id: ev.id });
+        if (ev.data.length) onEvent({ event: ev.event, data: ev.data.join('\n'), id: lastId });
         ev = { event: 'message', data: [], id: null };
         continue;
       }
@@ -169,7 +171,7 @@ export async function openEventStream(path, { signal, onOpen, onEvent, onChunk, 
       if (val.startsWith(' ')) val = val.slice(1);
       if (field === 'data') ev.data.push(val);
       else if (field === 'event') ev.event = val;
-      else if (field === 'id') ev.id = val;
+      else if (field === 'id') { ev.id = val; if (!val.includes('\0')) lastId = val; }
     }
   }
 }
@@ -203,15 +205,63 @@ export function limiter(n) {
 
 const seg = encodeURIComponent;
 
+/**
+ * Download a file from the API with the bearer token (a plain link cannot send
+ * it): fetch it, then save it under the server's file name (or `fallbackName`).
+ */
+export async function download(path, query, fallbackName) {
+  const h = { Accept: 'text/csv' };
+  const token = getToken();
+  if (token) h.Authorization = `Bearer ${token}`;
+  let res;
+  try {
+    res = await fetch(buildUrl(path, query), { headers: h, cache: 'no-store' });
+  } catch {
+    throw new ApiError(0, null, t('err.network'));
+  }
+  if (!res.ok) {
+    const text = await res.text().catch(() => '');
+    let detail = text.slice(0, 200);
+    try { detail = formatDetail(JSON.parse(text).detail); } catch { /* keep text */ }
+    const err = new ApiError(res.status, detail, t('err.http', { status: res.status, detail }));
+    if (res.status === 401) { err.handled = true; authFailed(); }
+    throw err;
+  }
+  const blob = await res.blob();
+  const cd = res.headers.get('Content-Disposition') || '';
+  const m = /filename\*=UTF-8''([^;]+)|filename="?([^";]+)"?/i.exec(cd);
+  const name = m ? decodeURIComponent(m[1] || m[2]) : fallbackName;
+  const url = URL.createObjectURL(blob);
+  const a = document.createElement('a');
+  a.href = url;
+  a.download = name;
+  document.body.appendChild(a);
+  a.click();
+  a.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+  return name;
+}
+
 // Endpoints used by the console. The first group is CONTRACT v1; the
 // list/read endpoints of enterprises, hazard sources and points are provided
 // by the server beside it.
 export const endpoints = {
   alarms: (query, signal) => api('/api/v1/alarms', { query, signal }),
   ackAlarm: (id, comment) => api(`/api/v1/alarms/${seg(id)}/ack`, { method: 'POST', body: comment ? { comment } : {} }),
+  shelveAlarm: (id, durationS, reason) => api(`/api/v1/alarms/${seg(id)}/shelve`, { method: 'POST', body: { duration_s: durationS, reason } }),
+  unshelveAlarm: (id) => api(`/api/v1/alarms/${seg(id)}/unshelve`, { method: 'POST' }),
+  resetAlarm: (id, comment) => api(`/api/v1/alarms/${seg(id)}/reset`, { method: 'POST', body: comment ? { comment } : {} }),
+  alarmEvents: (id, signal) => api(`/api/v1/alarms/${seg(id)}/events`, { signal }),
   point: (e, tag, signal) => api(`/api/v1/enterprises/${seg(e)}/points/${seg(tag)}`, { signal }),
   readings: (e, tag, query, signal) => api(`/api/v1/enterprises/${seg(e)}/points/${seg(tag)}/readings`, { query, signal }),
   enterprises: (signal) => api('/api/v1/enterprises', { signal }),
   hazardSources: (e, signal) => api(`/api/v1/enterprises/${seg(e)}/hazard-sources`, { signal }),
+  hazardSource: (e, code, signal) => api(`/api/v1/enterprises/${seg(e)}/hazard-sources/${seg(code)}`, { signal }),
+  hazardRecord: (e, code, signal) => api(`/api/v1/enterprises/${seg(e)}/hazard-sources/${seg(code)}/record`, { signal }),
+  setHazardMode: (e, code, body) => api(`/api/v1/enterprises/${seg(e)}/hazard-sources/${seg(code)}/mode`, { method: 'PUT', body }),
+  setPointMode: (e, tag, body) => api(`/api/v1/enterprises/${seg(e)}/points/${seg(tag)}/mode`, { method: 'PUT', body }),
   points: (e, signal) => api(`/api/v1/enterprises/${seg(e)}/points`, { signal }),
+  alarmPerformance: (query, signal) => api('/api/v1/reports/alarm-performance', { query, signal }),
+  shiftHandover: (query, signal) => api('/api/v1/reports/shift-handover', { query, signal }),
+  me: (signal) => api('/api/v1/me', { signal }),
 };

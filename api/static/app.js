@@ -1,7 +1,8 @@
 // Duty console shell: header, hash routing, sign-in guard, language switch.
 //
 // Routes: #/signin, #/alarms (default), #/point/{enterprise}/{tag},
-// #/enterprises (?open=CODE). Path segments are URI-encoded.
+// #/hazard/{enterprise}/{code}, #/enterprises (?open=CODE), #/report,
+// #/handover. Path segments are URI-encoded.
 
 import { getToken, clearToken, setFlash } from './api.js';
 import { t, getLang, setLang, onLangChange } from './i18n.js';
@@ -10,6 +11,9 @@ import { mountSignin } from './signin.js';
 import { mountBoard } from './board.js';
 import { mountPoint } from './point.js';
 import { mountEnterprises } from './enterprises.js';
+import { mountHazard } from './hazard.js';
+import { mountReport } from './report.js';
+import { mountHandover } from './handover.js';
 
 const main = document.getElementById('main');
 const header = document.getElementById('header');
@@ -28,8 +32,10 @@ function renderHeader(route) {
   header.innerHTML = html`
     <div class="brand"><span class="logo" aria-hidden="true"></span><span class="name">hazmon</span><span class="sub">${t('app.title')}</span></div>
     <nav class="nav">${signedIn ? html`
-      <a href="#/alarms" class="${route === 'alarms' ? 'on' : ''}">${t('nav.alarms')}</a>
-      <a href="#/enterprises" class="${route === 'enterprises' ? 'on' : ''}">${t('nav.enterprises')}</a>` : ''}
+      <a href="#/alarms" id="nav-alarms" class="${route === 'alarms' ? 'on' : ''}">${t('nav.alarms')}</a>
+      <a href="#/enterprises" id="nav-enterprises" class="${route === 'enterprises' || route === 'hazard' || route === 'point' ? 'on' : ''}">${t('nav.enterprises')}</a>
+      <a href="#/report" id="nav-report" class="${route === 'report' ? 'on' : ''}">${t('nav.report')}</a>
+      <a href="#/handover" id="nav-handover" class="${route === 'handover' ? 'on' : ''}">${t('nav.handover')}</a>` : ''}
     </nav>
     <span class="spacer"></span>
     <span class="clock" id="clock"></span>
@@ -80,8 +86,18 @@ function route() {
       if (parts.length >= 3) { unmount = mountPoint(main, query, parts[1], parts.slice(2).join('/')); break; }
       notFound();
       break;
+    case 'hazard':
+      if (parts.length >= 3) { unmount = mountHazard(main, query, parts[1], parts.slice(2).join('/')); break; }
+      notFound();
+      break;
     case 'enterprises':
       unmount = mountEnterprises(main, query);
+      break;
+    case 'report':
+      unmount = mountReport(main, query);
+      break;
+    case 'handover':
+      unmount = mountHandover(main, query);
       break;
     default:
       notFound();

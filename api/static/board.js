@@ -5,23 +5,30 @@ import { html, raw, fmtTime, fmtNum, fmtClock, href, toast, reportError } from '
 import { createAlarmFeed } from './feed.js';
 import {
   STATES, OPEN_STATES, CONDITIONS, PRIORITIES, compareAlarms, matchesState, isUnacked,
-  isAckable, prioKey, prioClass, stateBadge, prioBadge, acknowledge,
+  isAckable, isShelvable, isUnshelvable, isResettable, prioKey, prioClass, stateBadge, prioBadge,
+  acknowledge, shelve, unshelve, reset,
 } from './alarms.js';
-import { loadEnterprises, enterpriseName, hazardName, ensureHazardNames, onNames } from './names.js';
+import {
+  loadEnterprises, enterpriseName, hazardName, ensureHazardNames, onNames, loadHazardSources,
+} from './names.js';
 import { beep, soundEnabled, setSoundEnabled } from './sound.js';
 
 const MAX_ROWS = 500;
 const NEW_HIGHLIGHT_MS = 8000;
 const STATE_FILTERS = ['open', 'active', 'all', ...OPEN_STATES];
 
+const actionable = (a) => isAckable(a) || isShelvable(a);
+
 export function mountBoard(root, query) {
   const f = {
     enterprise: query.enterprise || '',
+    hazard_source: query.hazard_source || '',
     condition: CONDITIONS.includes(query.condition) ? query.condition : '',
     priority: PRIORITIES.includes(query.priority) ? query.priority : '',
     state: STATE_FILTERS.includes(query.state) ? query.state : 'open',
   };
   let items = [];
+  let byId = new Map();
   let loaded = false;
   let seen = null;                 // id -> {activated_at, state} of the last update
   const newUntil = new Map();      // id -> time until which the row is highlighted
@@ -30,9 +37,10 @@ export function mountBoard(root, query) {
   let feed = null;
   let failingSince = null;
   let lastOk = null;
-  let feedModeName = 'poll';
+  let feedStatus = { mode: 'stream' };
   let enterprises = [];
   let highlightTimer = null;
+  let disposed = false;
 
   root.innerHTML = html`
     <section class="board">
@@ -40,13 +48,14 @@ export function mountBoard(root, query) {
       <div class="tiles" id="tiles"></div>
       <div class="toolbar">
         <label>${t('filter.enterprise')}<select id="f-enterprise"></select></label>
-        <label>${t('filter.condition')}<select id="f-condition">
-          <option value="">${t('filter.all')}</option>
-          ${CONDITIONS.map((c) => raw(`<option value="${c}">${c}</option>`))}
-        </select></label>
+        <label>${t('filter.hazard')}<select id="f-hazard"></select></label>
         <label>${t('filter.priority')}<select id="f-priority">
           <option value="">${t('filter.all')}</option>
           ${PRIORITIES.map((p) => html`<option value="${p}">${tCode('prio', p)}</option>`)}
+        </select></label>
+        <label>${t('filter.condition')}<select id="f-condition">
+          <option value="">${t('filter.all')}</option>
+          ${CONDITIONS.map((c) => raw(`<option value="${c}">${c}</option>`))}
         </select></label>
         <label>${t('filter.state')}<select id="f-state">
           ${STATE_FILTERS.map((s) => html`<option value="${s}">${s === s.toLowerCase() ? t('filter.state.' + s) : tCode('state', s)}</option>`)}
@@ -54,11 +63,12 @@ export function mountBoard(root, query) {
         <button class="btn" id="f-reset" type="button">${t('filter.reset')}</button>
         <span class="spacer"></span>
         <button class="btn btn-primary" id="bulk-ack" type="button" disabled></button>
+        <button class="btn btn-shelve" id="bulk-shelve" type="button" disabled></button>
         <button class="btn" id="sound" type="button" title="${t('board.sound')}"></button>
         <span class="feed-status" id="status"></span>
       </div>
       <div class="table-wrap" id="wrap">
-        <table class="alarms">
+        <table class="alarms" id="alarms">
           <thead><tr>
             <th class="c-sel"><input type="checkbox" id="sel-all" title="${t('board.select_all')}" aria-label="${t('board.select_all')}"></th>
             <th class="c-dot"></th>
@@ -83,6 +93,7 @@ export function mountBoard(root, query) {
   const $ = (id) => root.querySelector('#' + id);
   const tbody = $('tbody');
   const selEnt = $('f-enterprise');
+  const selHs = $('f-hazard');
   $('f-condition').value = f.condition;
   $('f-priority').value = f.priority;
   $('f-state').value = f.state;
@@ -101,16 +112,53 @@ export function mountBoard(root, query) {
     selEnt.value = f.enterprise;
   }
 
+  // Hazard sources: those of the chosen enterprise, else those seen in the alarms.
+  let hsOfEnterprise = [];
+  function fillHazards() {
+    const opts = new Map();
+    if (f.enterprise) {
+      for (const h of hsOfEnterprise) opts.set(h.code, h.name && h.name !== h.code ? `${h.name} (${h.code})` : h.code);
+    } else {
+      for (const a of items) {
+        if (!a.hazard_source || opts.has(a.hazard_source)) continue;
+        const n = hazardName(a.enterprise, a.hazard_source);
+        opts.set(a.hazard_source, n ? `${n} (${a.hazard_source})` : a.hazard_source);
+      }
+    }
+    if (f.hazard_source && !opts.has(f.hazard_source)) opts.set(f.hazard_source, f.hazard_source);
+    const list = [...opts.entries()].sort((a, b) => a[1].localeCompare(b[1], 'zh-CN', { numeric: true }));
+    const sig = list.map((o) => o.join('\u0001')).join('\u0002');
+    if (selHs.dataset.sig === sig) return;
+    selHs.dataset.sig = sig;
+    selHs.innerHTML = html`<option value="">${t('filter.all')}</option>${list.map(([c, n]) => html`<option value="${c}">${n}</option>`)}`.__raw;
+    selHs.value = f.hazard_source;
+  }
+  function loadHazardOptions() {
+    hsOfEnterprise = [];
+    fillHazards();
+    if (!f.enterprise) return;
+    const want = f.enterprise;
+    loadHazardSources(want).then((list) => {
+      if (disposed || f.enterprise !== want) return;
+      hsOfEnterprise = list;
+      fillHazards();
+    }).catch(() => {});
+  }
+
   function serverQuery() {
     return {
       state: f.state === 'all' ? undefined : 'open',
       enterprise: f.enterprise || undefined,
+      hazard_source: f.hazard_source || undefined,
       condition: f.condition || undefined,
     };
   }
 
   function syncUrl() {
-    const h = href(['alarms'], { enterprise: f.enterprise, condition: f.condition, priority: f.priority, state: f.state === 'open' ? '' : f.state, feed: query.feed });
+    const h = href(['alarms'], {
+      enterprise: f.enterprise, hazard_source: f.hazard_source, condition: f.condition,
+      priority: f.priority, state: f.state === 'open' ? '' : f.state, feed: query.feed,
+    });
     if (location.hash !== h) history.replaceState(null, '', h);
   }
 
@@ -124,18 +172,20 @@ export function mountBoard(root, query) {
       mode: query.feed,
       onItems(list) {
         items = list;
+        byId = new Map(list.map((a) => [String(a.id), a]));
         detectNew(list);
         loaded = true;
         fillEnterprises();
+        fillHazards();
         ensureHazardNames(new Set(list.map((a) => a.enterprise)));
         render();
       },
       onStatus(s) {
-        feedModeName = s.mode || feedModeName;
+        feedStatus = s;
         if (s.ok) {
           failingSince = null;
           lastOk = new Date();
-        } else if (!failingSince) {
+        } else if (!failingSince && !s.reconnecting) {
           failingSince = new Date();
           reportError(s.error);
         }
@@ -149,7 +199,13 @@ export function mountBoard(root, query) {
     syncUrl();
     if (restart) startFeed(); else render();
   }
-  selEnt.addEventListener('change', () => onFilter('enterprise', selEnt.value, true));
+  selEnt.addEventListener('change', () => {
+    f.hazard_source = '';
+    f.enterprise = selEnt.value;
+    loadHazardOptions();
+    onFilter('enterprise', selEnt.value, true);
+  });
+  selHs.addEventListener('change', () => onFilter('hazard_source', selHs.value, true));
   $('f-condition').addEventListener('change', (e) => onFilter('condition', e.target.value, true));
   $('f-priority').addEventListener('change', (e) => onFilter('priority', e.target.value, false));
   $('f-state').addEventListener('change', (e) => {
@@ -157,9 +213,10 @@ export function mountBoard(root, query) {
     onFilter('state', e.target.value, before !== (e.target.value === 'all'));
   });
   $('f-reset').addEventListener('click', () => {
-    const restart = f.enterprise || f.condition || f.state === 'all';
-    Object.assign(f, { enterprise: '', condition: '', priority: '', state: 'open' });
+    const restart = f.enterprise || f.hazard_source || f.condition || f.state === 'all';
+    Object.assign(f, { enterprise: '', hazard_source: '', condition: '', priority: '', state: 'open' });
     selEnt.value = ''; $('f-condition').value = ''; $('f-priority').value = ''; $('f-state').value = 'open';
+    loadHazardOptions();
     syncUrl();
     if (restart) startFeed(); else render();
   });
@@ -194,26 +251,41 @@ export function mountBoard(root, query) {
       .sort(compareAlarms);
   }
 
+  function actionsOf(a) {
+    const b = [];
+    if (isAckable(a)) b.push(html`<button class="btn btn-ack" type="button" data-act="ack" data-id="${a.id}">${t('ack.one')}</button>`);
+    if (isShelvable(a)) b.push(html`<button class="btn btn-sm" type="button" data-act="shelve" data-id="${a.id}">${t('shelve.one')}</button>`);
+    if (isUnshelvable(a)) b.push(html`<button class="btn btn-sm" type="button" data-act="unshelve" data-id="${a.id}">${t('unshelve.one')}</button>`);
+    if (isResettable(a)) b.push(html`<button class="btn btn-sm" type="button" data-act="reset" data-id="${a.id}">${t('reset.one')}</button>`);
+    return b;
+  }
+
   function rowCells(a) {
     const ent = enterpriseName(a.enterprise);
-    const hs = a.hazard_source ? hazardName(a.enterprise, a.hazard_source) : '';
+    const hsName = a.hazard_source ? hazardName(a.enterprise, a.hazard_source) : '';
+    const hs = a.hazard_source
+      ? html`<a href="${href(['hazard', a.enterprise, a.hazard_source])}">${hsName || a.hazard_source}</a>`
+      : '';
     const tag = a.tag
       ? html`<a class="tag" href="${href(['point', a.enterprise, a.tag])}">${a.tag}</a>`
       : html`<span class="muted">${t('board.gateway', { gw: a.gateway ?? '' })}</span>`;
-    const ack = isAckable(a);
+    const sel = actionable(a);
+    const extra = a.state === 'SHELVED' && a.shelved_until
+      ? html`<div class="sub">${t('shelve.until', { time: fmtTime(a.shelved_until).slice(5, 16) })}</div>`
+      : (a.latched && !a.active ? html`<div class="sub">${t('reset.latched')}</div>` : '');
     return html`
-      <td class="c-sel">${ack ? html`<input type="checkbox" data-id="${a.id}" ${raw(selected.has(String(a.id)) ? 'checked' : '')} aria-label="select">` : ''}</td>
+      <td class="c-sel">${sel ? html`<input type="checkbox" data-id="${a.id}" ${raw(selected.has(String(a.id)) ? 'checked' : '')} aria-label="select">` : ''}</td>
       <td class="c-dot">${isUnacked(a) ? raw('<span class="dot"></span>') : ''}</td>
       <td class="c-time">${fmtTime(a.activated_at)}</td>
       <td title="${a.enterprise}">${ent || a.enterprise}${ent ? html` <span class="code">${a.enterprise}</span>` : ''}</td>
-      <td title="${a.hazard_source ?? ''}">${hs || a.hazard_source || ''}</td>
+      <td title="${a.hazard_source ?? ''}">${hs}</td>
       <td>${tag}</td>
       <td><span class="cond">${a.condition}</span>${a.activations > 1 ? html` <span class="reps" title="${t('board.activations', { n: a.activations })}">×${a.activations}</span>` : ''}</td>
       <td>${prioBadge(a.priority)}</td>
-      <td>${stateBadge(a.state)}</td>
+      <td>${stateBadge(a.state, a)}${extra}</td>
       <td class="num">${fmtNum(a.value)}</td>
       <td class="num">${fmtNum(a.limit)}</td>
-      <td class="c-act">${ack ? html`<button class="btn btn-ack" type="button" data-ack="${a.id}">${t('ack.one')}</button>` : ''}</td>`.__raw;
+      <td class="c-act"><span class="acts">${actionsOf(a)}</span></td>`.__raw;
   }
 
   function render() {
@@ -222,9 +294,9 @@ export function mountBoard(root, query) {
     const now = Date.now();
     for (const [id, until] of newUntil) if (until <= now) newUntil.delete(id);
 
-    // Selection only keeps what is still shown and acknowledgeable.
-    const ackableIds = new Set(shown.filter(isAckable).map((a) => String(a.id)));
-    for (const id of selected) if (!ackableIds.has(id)) selected.delete(id);
+    // Selection only keeps what is still shown and can be acted on.
+    const selectable = new Set(shown.filter(actionable).map((a) => String(a.id)));
+    for (const id of selected) if (!selectable.has(id)) selected.delete(id);
 
     const keep = new Set();
     const order = [];
@@ -232,9 +304,10 @@ export function mountBoard(root, query) {
       const id = String(a.id);
       keep.add(id);
       let tr = rows.get(id);
-      if (!tr) { tr = document.createElement('tr'); rows.set(id, tr); }
+      if (!tr) { tr = document.createElement('tr'); tr.dataset.id = id; rows.set(id, tr); }
       const cls = `prio-${prioClass(a.priority)} st-${a.state}${isUnacked(a) ? ' unack' : ''}${newUntil.has(a.id) ? ' is-new' : ''}`;
       if (tr.className !== cls) tr.className = cls;
+      if (tr.dataset.state !== a.state) tr.dataset.state = a.state;
       const cells = rowCells(a);
       if (tr._html !== cells) { tr.innerHTML = cells; tr._html = cells; }
       order.push(tr);
@@ -254,7 +327,7 @@ export function mountBoard(root, query) {
     note.textContent = t('board.truncated', { n: MAX_ROWS });
 
     renderTiles();
-    renderSelection(ackableIds);
+    renderSelection(selectable);
     renderStatus();
     const unack = items.filter(isUnacked).length;
     document.title = `${unack ? `(${unack}) ` : ''}${t('nav.alarms')} · hazmon`;
@@ -275,29 +348,45 @@ export function mountBoard(root, query) {
       <div class="tile tile-total"><span class="n">${items.length}</span><span class="l">${t('board.total')}</span></div>`.__raw;
   }
 
-  function renderSelection(ackableIds) {
-    const btn = $('bulk-ack');
-    btn.textContent = t('ack.bulk', { n: selected.size });
-    btn.disabled = selected.size === 0;
+  function selectedAlarms() {
+    return [...selected].map((id) => byId.get(id)).filter(Boolean);
+  }
+
+  function renderSelection(selectable) {
+    const sel = selectedAlarms();
+    const nAck = sel.filter(isAckable).length;
+    const nShelve = sel.filter(isShelvable).length;
+    const ack = $('bulk-ack');
+    ack.textContent = t('ack.bulk', { n: nAck });
+    ack.disabled = nAck === 0;
+    const sh = $('bulk-shelve');
+    sh.textContent = t('shelve.bulk', { n: nShelve });
+    sh.disabled = nShelve === 0;
     const all = $('sel-all');
-    all.checked = ackableIds.size > 0 && selected.size === ackableIds.size;
-    all.indeterminate = selected.size > 0 && selected.size < ackableIds.size;
-    all.disabled = ackableIds.size === 0;
+    all.checked = selectable.size > 0 && selected.size === selectable.size;
+    all.indeterminate = selected.size > 0 && selected.size < selectable.size;
+    all.disabled = selectable.size === 0;
   }
 
   function renderStatus(error) {
     const el = $('status');
-    const mode = feedModeName === 'stream' ? t('board.feed.stream') : t('board.feed.poll');
+    const fallback = feedStatus.mode === 'poll' && feedStatus.fallback;
+    const mode = feedStatus.mode === 'stream' ? t('board.feed.stream') : (fallback ? t('board.feed.fallback') : t('board.feed.poll'));
     const banner = $('offline');
     banner.hidden = !failingSince;
     $('wrap').classList.toggle('stale', !!failingSince);
+    el.dataset.mode = feedStatus.mode || '';
     if (failingSince) {
       el.className = 'feed-status bad';
       el.textContent = t('board.offline', { time: fmtClock(failingSince) });
       if (error && error.message) { el.title = error.message; banner.dataset.detail = error.message; }
       banner.textContent = `${t('board.offline', { time: fmtClock(failingSince) })}${banner.dataset.detail ? ' — ' + banner.dataset.detail : ''}`;
+    } else if (feedStatus.reconnecting) {
+      el.className = 'feed-status warn';
+      el.textContent = t('board.stream_lost');
+      el.title = '';
     } else {
-      el.className = 'feed-status ok';
+      el.className = `feed-status ok${fallback ? ' fallback' : ''}`;
       el.textContent = lastOk ? `${t('board.updated', { time: fmtClock(lastOk) })} · ${mode}` : '';
       el.title = '';
     }
@@ -308,14 +397,21 @@ export function mountBoard(root, query) {
 
   // ---- actions ----------------------------------------------------------
 
-  async function ack(ids) {
-    const n = await acknowledge(ids);
-    if (n) { for (const id of ids) selected.delete(String(id)); feed.refresh(); }
+  async function run(kind, alarms) {
+    const ids = alarms.map((a) => String(a.id));
+    let n = 0;
+    if (kind === 'ack') n = await acknowledge(ids);
+    else if (kind === 'shelve') n = await shelve(alarms);
+    else if (kind === 'unshelve') n = await unshelve(ids);
+    else if (kind === 'reset') n = await reset(ids);
+    if (n) { for (const id of ids) selected.delete(id); feed.refresh(); render(); }
   }
 
   tbody.addEventListener('click', (e) => {
-    const b = e.target.closest('button[data-ack]');
-    if (b) ack([b.dataset.ack]);
+    const b = e.target.closest('button[data-act]');
+    if (!b) return;
+    const a = byId.get(b.dataset.id);
+    if (a) run(b.dataset.act, [a]);
   });
   tbody.addEventListener('change', (e) => {
     const cb = e.target.closest('input[type=checkbox][data-id]');
@@ -324,12 +420,13 @@ export function mountBoard(root, query) {
     render();
   });
   $('sel-all').addEventListener('change', (e) => {
-    const ids = visible().slice(0, MAX_ROWS).filter(isAckable).map((a) => String(a.id));
+    const ids = visible().slice(0, MAX_ROWS).filter(actionable).map((a) => String(a.id));
     selected.clear();
     if (e.target.checked) ids.forEach((id) => selected.add(id));
     render();
   });
-  $('bulk-ack').addEventListener('click', () => ack([...selected]));
+  $('bulk-ack').addEventListener('click', () => run('ack', selectedAlarms().filter(isAckable)));
+  $('bulk-shelve').addEventListener('click', () => run('shelve', selectedAlarms().filter(isShelvable)));
   $('sound').addEventListener('click', () => {
     setSoundEnabled(!soundEnabled());
     if (soundEnabled()) { beep(); toast(t('board.sound.on'), 'info', 2000); }
@@ -346,15 +443,17 @@ export function mountBoard(root, query) {
   // Unacknowledged dots blink together (one timer, no per-row animation restarts).
   const wrap = $('wrap');
   const blink = setInterval(() => wrap.classList.toggle('blink-off'), 600);
-  const offNames = onNames(() => { fillEnterprises(); render(); });
+  const offNames = onNames(() => { fillEnterprises(); fillHazards(); render(); });
 
   loadEnterprises().then((list) => { enterprises = list; fillEnterprises(); }).catch(reportError);
   fillEnterprises();
+  loadHazardOptions();
   syncUrl();
   startFeed();
   render();
 
   return () => {
+    disposed = true;
     if (feed) feed.stop();
     clearInterval(blink);
     clearTimeout(highlightTimer);
@@ -362,4 +461,3 @@ export function mountBoard(root, query) {
     document.title = 'hazmon';
   };
 }
-

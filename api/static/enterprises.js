@@ -122,12 +122,12 @@ export function mountEnterprises(root, query) {
     if (!d) return '';
     return html`
       <h3>${t('ent.hazards')}</h3>
-      ${d.hazards === null ? html`<div class="err pad">${d.error}</div>` : hazardsTable(d.hazards)}
+      ${d.hazards === null ? html`<div class="err pad">${d.error}</div>` : hazardsTable(code, d.hazards)}
       <h3>${t('ent.points')}</h3>
       ${d.points === null ? html`<div class="err pad">${d.error}</div>` : pointsTable(code, d.points, d.hazards || [])}`.__raw;
   }
 
-  function hazardsTable(items) {
+  function hazardsTable(code, items) {
     if (!items.length) return html`<div class="muted pad">${t('ent.no_hazards')}</div>`;
     const sorted = [...items].sort((a, b) => (num(a.level) || 9) - (num(b.level) || 9) || natural.compare(a.code, b.code));
     return html`
@@ -136,8 +136,8 @@ export function mountEnterprises(root, query) {
           <th class="num">S</th><th class="num">R</th><th>${t('ent.chemicals')}</th></tr></thead>
         <tbody>${sorted.map((h) => html`<tr>
           <td>${levelBadge(h.level)}</td>
-          <td class="code">${h.code}</td>
-          <td>${h.name || ''}</td>
+          <td class="code"><a href="${href(['hazard', code, h.code])}">${h.code}</a></td>
+          <td><a href="${href(['hazard', code, h.code])}">${h.name || ''}</a></td>
           <td>${tCode('unit_type', h.unit_type)}</td>
           <td class="num">${num(h.s) === null ? '' : fmtNum(Number(h.s).toFixed(2))}</td>
           <td class="num">${num(h.r) === null ? '' : fmtNum(Number(h.r).toFixed(2))}</td>

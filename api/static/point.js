@@ -3,7 +3,11 @@
 import { endpoints } from './api.js';
 import { t, tCode, getLang } from './i18n.js';
 import { html, raw, fmtTime, fmtNum, href, loadScript, reportError, toDate } from './ui.js';
-import { compareAlarms, isAckable, isUnacked, prioClass, stateBadge, prioBadge, acknowledge } from './alarms.js';
+import {
+  compareAlarms, isAckable, isUnacked, isShelvable, isUnshelvable, isResettable, prioClass, stateBadge,
+  prioBadge, acknowledge, shelve, unshelve, reset,
+} from './alarms.js';
+import { eventLog } from './eventlog.js';
 import { enterpriseName, hazardName, loadEnterprises, loadHazardSources } from './names.js';
 
 const ECHARTS_SRC = '/static/vendor/echarts.min.js';
@@ -79,10 +83,24 @@ export function mountPoint(root, query, enterprise, tag) {
     refresh();
   });
 
+  const openLogs = new Set();   // alarm ids whose event log is shown
   $('history').addEventListener('click', async (e) => {
-    const b = e.target.closest('button[data-ack]');
+    const b = e.target.closest('button[data-act]');
     if (!b) return;
-    if (await acknowledge([b.dataset.ack])) refresh();
+    const a = alarms.find((x) => String(x.id) === b.dataset.id);
+    if (!a) return;
+    const act = b.dataset.act;
+    if (act === 'log') {
+      if (openLogs.has(a.id)) openLogs.delete(a.id); else openLogs.add(a.id);
+      renderHistory();
+      return;
+    }
+    let n = 0;
+    if (act === 'ack') n = await acknowledge([a.id]);
+    else if (act === 'shelve') n = await shelve([a]);
+    else if (act === 'unshelve') n = await unshelve([a.id]);
+    else if (act === 'reset') n = await reset([a.id]);
+    if (n) refresh();
   });
 
   const onResize = () => chart && chart.resize();
@@ -150,7 +168,7 @@ export function mountPoint(root, query, enterprise, tag) {
       <dl class="cfg">
         <dt>${t('point.kind')}</dt><dd>${tCode('kind', p.kind) || '—'}</dd>
         <dt>${t('point.unit')}</dt><dd>${unit || '—'}</dd>
-        <dt>${t('point.hazard')}</dt><dd>${hs || '—'}${hs && hs !== p.hazard_source ? html` <span class="code">${p.hazard_source}</span>` : ''}</dd>
+        <dt>${t('point.hazard')}</dt><dd>${p.hazard_source ? html`<a href="${href(['hazard', enterprise, p.hazard_source])}">${hs}</a>` : '—'}${hs && hs !== p.hazard_source ? html` <span class="code">${p.hazard_source}</span>` : ''}</dd>
         <dt>${t('point.range')}</dt><dd>${lim('range_low')} … ${lim('range_high')}</dd>
         <dt>${t('point.limits')}</dt>
         <dd class="limits">
@@ -169,6 +187,8 @@ export function mountPoint(root, query, enterprise, tag) {
       $('history').innerHTML = html`<div class="muted pad">${t('point.no_alarms')}</div>`.__raw;
       return;
     }
+    const sorted = [...alarms].sort((x, y) => (x.state === 'CLOSED') - (y.state === 'CLOSED') || compareAlarms(x, y));
+    const btn = (act, id, label, cls = 'btn btn-sm') => html`<button class="${cls}" type="button" data-act="${act}" data-id="${id}">${label}</button>`;
     $('history').innerHTML = html`
       <table class="alarms compact">
         <thead><tr>
@@ -177,22 +197,33 @@ export function mountPoint(root, query, enterprise, tag) {
           <th class="num">${t('col.value')}</th><th class="num">${t('col.limit')}</th>
           <th class="c-time">${t('col.acked')}</th><th>${t('col.acked_by')}</th><th class="c-act">${t('col.action')}</th>
         </tr></thead>
-        <tbody>${alarms.map((a) => html`
-          <tr class="prio-${prioClass(a.priority)}${isUnacked(a) ? ' unack' : ''}${a.state === 'CLOSED' ? ' closed' : ''}">
+        <tbody>${sorted.map((a) => html`
+          <tr class="prio-${prioClass(a.priority)}${isUnacked(a) ? ' unack' : ''}${a.state === 'CLOSED' ? ' closed' : ''}" data-id="${a.id}">
             <td class="c-dot">${isUnacked(a) ? raw('<span class="dot"></span>') : ''}</td>
             <td class="c-time">${fmtTime(a.activated_at)}</td>
             <td class="c-time">${fmtTime(a.cleared_at)}</td>
             <td><span class="cond">${a.condition}</span></td>
             <td>${prioBadge(a.priority)}</td>
-            <td>${stateBadge(a.state)}</td>
+            <td>${stateBadge(a.state, a)}</td>
             <td class="num">${fmtNum(a.value)}</td>
             <td class="num">${fmtNum(a.limit)}</td>
             <td class="c-time">${fmtTime(a.acked_at)}</td>
             <td>${a.acked_by || ''}</td>
-            <td class="c-act">${isAckable(a) ? html`<button class="btn btn-ack" type="button" data-ack="${a.id}">${t('ack.one')}</button>` : ''}</td>
-          </tr>`)}
+            <td class="c-act"><span class="acts">
+              ${isAckable(a) ? btn('ack', a.id, t('ack.one'), 'btn btn-ack') : ''}
+              ${isShelvable(a) ? btn('shelve', a.id, t('shelve.one')) : ''}
+              ${isUnshelvable(a) ? btn('unshelve', a.id, t('unshelve.one')) : ''}
+              ${isResettable(a) ? btn('reset', a.id, t('reset.one')) : ''}
+              ${btn('log', a.id, openLogs.has(a.id) ? t('log.hide') : t('log.show'), 'btn btn-sm btn-ghost')}
+            </span></td>
+          </tr>
+          ${openLogs.has(a.id) ? html`<tr class="log-row"><td colspan="11"><div class="log" data-log="${a.id}">${t('point.loading')}</div></td></tr>` : ''}`)}
         </tbody>
       </table>`.__raw;
+    for (const id of openLogs) {
+      const el = $('history').querySelector(`[data-log="${id}"]`);
+      if (el) eventLog(el, id);
+    }
   }
 
   function renderChart(items, start, end, bucket) {
