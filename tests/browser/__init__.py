@@ -1,0 +1,1 @@
+"""Browser tests of the duty console: Playwright (Python) driving Debian's chromium."""
