@@ -252,6 +252,7 @@ export const endpoints = {
   unshelveAlarm: (id) => api(`/api/v1/alarms/${seg(id)}/unshelve`, { method: 'POST' }),
   resetAlarm: (id, comment) => api(`/api/v1/alarms/${seg(id)}/reset`, { method: 'POST', body: comment ? { comment } : {} }),
   alarmEvents: (id, signal) => api(`/api/v1/alarms/${seg(id)}/events`, { signal }),
+  alarmDeliveries: (id, signal) => api(`/api/v1/alarms/${seg(id)}/deliveries`, { signal }),
   point: (e, tag, signal) => api(`/api/v1/enterprises/${seg(e)}/points/${seg(tag)}`, { signal }),
   readings: (e, tag, query, signal) => api(`/api/v1/enterprises/${seg(e)}/points/${seg(tag)}/readings`, { query, signal }),
   enterprises: (signal) => api('/api/v1/enterprises', { signal }),
