@@ -92,10 +92,16 @@ class NotifierService:
         TimeoutError when this notifier is not active."""
         token = uuid.uuid4().hex
         done = self._waiting[token] = threading.Event()
+        deadline = time.monotonic() + timeout
         try:
-            self._wake("sync:" + token)
-            if not done.wait(timeout):
-                raise TimeoutError("the notifier did not answer: standing by or stopped")
+            # asked again now and then: a request sent before LISTEN (at start, or while
+            # reconnecting) is never delivered
+            while not done.is_set():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("the notifier did not answer: standing by or stopped")
+                self._wake("sync:" + token)
+                done.wait(min(remaining, 0.25))
         finally:
             self._waiting.pop(token, None)
 
