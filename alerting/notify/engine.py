@@ -72,10 +72,12 @@ class Engine:
         self.pipelines = {r.id: build_pipeline(r) for r in self.rules.values()}
         self.channels = frozenset(channels)
         old, self.groups, self.member_of = self.groups, {}, {}
-        self.log = {k: e for k, e in self.log.items() if k[0] in self.rules}
+        self.log = {k: e for k, e in self.log.items() if self._routed(k)}
         for gid, group in old.items():
             if gid[0] in self.rules:
                 group.members.clear()
+                group.states = {c: s for c, s in group.states.items()
+                                if self._routed((gid[0], gid[1], c))}
                 self.groups[gid] = group
         for alarm in list(self.alarms.values()):
             self._route(alarm, now)
@@ -84,7 +86,7 @@ class Engine:
 
     def load_log(self, entries: dict[LogKey, LogEntry], now: datetime) -> None:
         """The notification log as stored (at start)."""
-        self.log = {k: e for k, e in entries.items() if k[0] in self.rules}
+        self.log = {k: e for k, e in entries.items() if self._routed(k)}
         for (rule_id, key, channel), entry in self.log.items():
             group = self.groups.get((rule_id, key))
             if group is not None:
@@ -130,14 +132,15 @@ class Engine:
             return []  # a warning or a test: no group state
         key: LogKey = (delivery.rule_id, delivery.group_key, delivery.channel)
         group = self.groups.get(key[:2])  # type: ignore[call-overload]
-        state = group.states.setdefault(key[2], ChannelState()) if group else ChannelState()
+        routed = group is not None and self._routed(key)
+        state = group.states.setdefault(key[2], ChannelState()) if routed else ChannelState()  # type: ignore[union-attr]
         state.busy = False
         if not ok:
             state.failed_at = at
             return []
         entry = LogEntry(at, delivery.firing)
         state.entry, state.failed_at = entry, None
-        if key[0] in self.rules:
+        if self._routed(key):
             self.log[key] = entry
         return [(key, entry)]
 
@@ -179,6 +182,11 @@ class Engine:
             self.member_of[alarm.id] = targets
         else:
             self.member_of.pop(alarm.id, None)
+
+    def _routed(self, key: LogKey) -> bool:
+        """The rule exists and still names the channel."""
+        rule = self.rules.get(key[0])
+        return rule is not None and key[2] in rule.channel_tiers()
 
     def _group(self, gid: GroupId, now: datetime) -> Group:
         group = self.groups.get(gid)

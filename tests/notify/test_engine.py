@@ -262,3 +262,14 @@ def test_warnings_leave_no_group_state() -> None:
     e = engine(rule(1))
     (d,) = e.warning(warning(), at(0))
     assert e.delivered(d, True, at(0)) == [] and e.groups == {}
+
+
+def test_a_channel_taken_out_of_a_rule_leaves_nothing_behind() -> None:
+    e = engine(rule(1, tiers=ESCALATION))
+    a = alarm(1)
+    e.observe(a, at(0))
+    run(e, 0, 300)                                        # ops and principal were told
+    e.configure([rule(1)], CHANNELS, at(301))             # only ops now
+    assert set(e.groups[(1, '{"enterprise":"E1"}')].states) == {"ops"}
+    e.observe(acked(a), at(302))
+    assert tick(e, 303) == [] and e.groups == {} and e.alarms == {}
