@@ -184,7 +184,10 @@ def _die_with_parent() -> None:
 
 
 def _port_free(port: int) -> bool:
+    """Whether a server could listen on the port now. Like mosquitto and PostgreSQL, ask with
+    SO_REUSEADDR: connections of a stopped server in TIME_WAIT must not move the port."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
             return True
@@ -269,7 +272,7 @@ class EmbeddedBroker:
         self._reload_lock = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Any, db_url: str | None) -> "EmbeddedBroker":
+    def from_settings(cls, settings: Any, db_url: str | None) -> EmbeddedBroker:
         """The broker of ``hazmon serve``: HAZMON_MQTT_AUTH, HAZMON_MQTT_TLS,
         HAZMON_MQTT_INGEST_PASSWORD."""
         return cls(settings.data_dir, auth=settings.mqtt_auth, db_url=db_url,

@@ -42,10 +42,11 @@ import socket
 import ssl
 import struct
 import tempfile
+from collections.abc import Callable, Collection, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Callable, Collection, Iterable, Literal
+from typing import Any, Literal
 
 log = logging.getLogger(__name__)
 
@@ -595,7 +596,7 @@ class MqttIdentity:
     refresh: Callable[[Any], object] | None = None
 
     @classmethod
-    def from_settings(cls, settings: Any, broker: Any = None) -> "MqttIdentity":
+    def from_settings(cls, settings: Any, broker: Any = None) -> MqttIdentity:
         """From ``HAZMON_MQTT_AUTH``, ``HAZMON_MQTT_BROKER_SECRET``,
         ``HAZMON_MQTT_INGEST_PASSWORD`` and the embedded broker, if any."""
         auth = getattr(broker, "auth", None)
@@ -637,7 +638,8 @@ def main(argv: list[str] | None = None) -> int:
     auth.write()
     print(f"wrote {auth.password_file} and {auth.acl_file}; mosquitto.conf needs:\n{auth.conf()}"
           f"and after every listener line:\n{auth.listener_conf() or '(nothing)'}\n"
-          f"(hazmon-ingest's password: HAZMON_MQTT_INGEST_PASSWORD, or {auth.ingest_password_file})")
+          f"hazmon-ingest's password is in "
+          f"{auth.ingest_password_file or 'HAZMON_MQTT_INGEST_PASSWORD'}")
     return 0
 
 

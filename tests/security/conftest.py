@@ -8,10 +8,11 @@ import queue
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import paho.mqtt.client as mqtt
 import pytest
@@ -40,6 +41,16 @@ class Stack:
     api: TestClient
     admin: dict[str, str] = field(default_factory=lambda: {"Authorization": f"Bearer {ADMIN}"})
 
+    @property
+    def port(self) -> int:
+        assert self.broker.port is not None
+        return self.broker.port
+
+    @property
+    def tls_port(self) -> int:
+        assert self.broker.tls_port is not None
+        return self.broker.tls_port
+
     def enterprise(self, code: str) -> None:
         r = self.api.post("/api/v1/enterprises", json={"code": code, "name": code},
                           headers=self.admin)
@@ -62,15 +73,15 @@ class Stack:
                             headers=self.admin)
         assert r.status_code == 204, r.text
 
-    def ingest(self, client_id: str | None = None) -> "Watcher":
+    def ingest(self, client_id: str | None = None) -> Watcher:
         assert self.broker.auth is not None or self.mode == "off"
         password = self.broker.auth.ingest_password if self.broker.auth else None
-        return Watcher(self.broker.port, INGEST_USER if self.broker.auth else None, password,
+        return Watcher(self.port, INGEST_USER if self.broker.auth else None, password,
                        client_id)
 
     def client(self, username: str | None = None, password: str | None = None,
-               **kw: Any) -> "Client":
-        return Client(self.broker.port, username, password, **kw)
+               **kw: Any) -> Client:
+        return Client(self.port, username, password, **kw)
 
 
 @contextmanager
@@ -114,9 +125,9 @@ class Client:
         if tls is not None:
             self.client.tls_set(**tls)
         self.client.on_connect = self._on_connect
-        self.client.on_disconnect = lambda *a: (self.connected.clear(), self.disconnected.set())
+        self.client.on_disconnect = self._on_disconnect
         self.client.on_publish = self._on_publish
-        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, m.payload))
+        self.client.on_message = lambda c, u, m: self.messages.put((m.topic, bytes(m.payload)))
         self.error: Exception | None = None
         got = threading.Event()
         self._got = got
@@ -137,6 +148,10 @@ class Client:
         else:
             client.disconnect()  # no retry (paho would wait a second before each)
         self._got.set()
+
+    def _on_disconnect(self, *args: Any) -> None:
+        self.connected.clear()
+        self.disconnected.set()
 
     def _on_publish(self, client: Any, userdata: Any, mid: int, reason: Any, props: Any) -> None:
         with self._acked:

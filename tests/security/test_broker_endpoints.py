@@ -5,7 +5,8 @@ mosquitto in both enforcing modes."""
 from __future__ import annotations
 
 import time
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -92,7 +93,8 @@ def test_the_endpoints_are_not_audited_and_never_echo_passwords(auto: Stack, cre
 def test_authenticate(auto: Stack, on: Stack, creds: dict) -> None:
     user, password = creds["A3/g1"]
     for s, anonymous in ((auto, "allow"), (on, "deny")):
-        ingest = s.broker.auth.ingest_password  # type: ignore[union-attr]
+        assert s.broker.auth is not None and s.broker.auth.ingest_password
+        ingest = s.broker.auth.ingest_password
         assert authn(s, user, password) == "allow"
         assert authn(s, user, password + "x") == "deny"
         assert authn(s, user, "") == "deny"

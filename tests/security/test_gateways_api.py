@@ -72,7 +72,9 @@ def test_unknown_enterprise_and_extra_fields(auto: Stack, tokens: dict) -> None:
 def test_list_and_get_never_show_secrets(auto: Stack, tokens: dict, db_url: str) -> None:
     auto.api.post(URL.format(e="GA"), json={"code": "gw-2"}, headers=auto.admin)
     with psycopg.connect(db_url) as conn:  # a gateway ingest saw reporting, never registered
-        ent = conn.execute("SELECT id FROM enterprises WHERE code = 'GA'").fetchone()[0]
+        row = conn.execute("SELECT id FROM enterprises WHERE code = 'GA'").fetchone()
+        assert row is not None
+        ent = row[0]
         ingest_repo.set_gateway_status(conn, ent, "seen-only", "online", datetime.now(UTC))
         conn.commit()
     r = auto.api.get(URL.format(e="GA"), headers=auto.admin)
@@ -150,7 +152,7 @@ def test_the_audit_log_never_holds_a_password(auto: Stack, tokens: dict, db_url:
     with psycopg.connect(db_url) as conn:
         rows = conn.execute("SELECT action, before::text, after::text FROM audit_log "
                             "WHERE target LIKE %s ORDER BY id", ("%/gateways%audited%",)).fetchall()
-        dump = str(conn.execute("SELECT array_agg(a::text) FROM audit_log a").fetchone()[0])
+        dump = str(conn.execute("SELECT array_agg(a::text) FROM audit_log a").fetchone())
     assert [r[0] for r in rows] == ["POST /api/v1/enterprises/{enterprise}/gateways/{gateway}/credentials",
                                     "DELETE /api/v1/enterprises/{enterprise}/gateways/{gateway}"]
     assert rows[0][1] and '"registered": true' in rows[0][1]   # the state before the rotation

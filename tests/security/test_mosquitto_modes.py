@@ -38,6 +38,7 @@ def test_files_come_from_the_database_at_start(tmp_path: Path, db_url: str) -> N
     # a new broker (a restart of hazmon) starts with the gateways already registered
     broker = EmbeddedBroker(tmp_path / "b", auth="on", db_url=db_url)
     broker.start()
+    assert broker.port is not None
     try:
         assert connack_code("127.0.0.1", broker.port, user, password) == 0
         assert connack_code("127.0.0.1", broker.port, user, "nope") != 0
@@ -56,6 +57,7 @@ def test_files_come_from_the_database_at_start(tmp_path: Path, db_url: str) -> N
 def test_given_ingest_password_and_hidden_client_id(tmp_path: Path, db_url: str) -> None:
     broker = EmbeddedBroker(tmp_path, auth="auto", db_url=db_url, ingest_password="p@ss:w/rd")
     broker.start()
+    assert broker.port is not None
     try:
         assert broker.ingest_url == f"mqtt://{INGEST_USER}:p%40ss%3Aw%2Frd@127.0.0.1:{broker.port}"
         from ingest.mqtt import BrokerAddress
@@ -78,7 +80,7 @@ def test_a_broker_that_cannot_read_its_password_file_is_stopped(
     (a wrong password gets in) and stops the broker rather than run it open."""
     with stack(tmp_path, db_url, "auto") as s:
         s.enterprise("X1")
-        port = s.broker.port
+        port = s.port
         assert s.broker.proc is not None
         monkeypatch.setattr(mqtt_auth, "mosquitto_user", lambda: None)  # files stay root's, 0600
         s.register("X1", "g1")  # the API answers; the database is right, the broker is not
@@ -98,3 +100,21 @@ def test_amqtt_fallback_cannot_enforce(tmp_path: Path, monkeypatch: pytest.Monke
     assert EmbeddedBroker(tmp_path, auth="auto").auth is None  # warned, not enforced
     with pytest.raises(ConfigError, match="HAZMON_MQTT_AUTH"):
         EmbeddedBroker(tmp_path, auth="yes")
+
+
+def test_files_for_an_external_mosquitto(tmp_path: Path, db_url: str,
+                                         monkeypatch: pytest.MonkeyPatch,
+                                         capsys: pytest.CaptureFixture[str]) -> None:
+    with stack(tmp_path / "s", db_url, "auto") as s:
+        s.enterprise("EX")
+        user, password = s.register("EX", "g1")
+    monkeypatch.setenv("HAZMON_DATABASE_URL", db_url)
+    monkeypatch.setenv("HAZMON_MQTT_INGEST_PASSWORD", "ingest-secret")
+    assert mqtt_auth.main([str(tmp_path / "ext"), "--mode", "on"]) == 0
+    out = capsys.readouterr().out
+    assert "password_file" in out and "use_username_as_clientid true" in out
+    assert "ingest-secret" not in out
+    entries = dict(line.split(":", 1) for line in (tmp_path / "ext" / "passwd").read_text().split())
+    assert mqtt_auth.verify_password(password, entries[user])
+    assert mqtt_auth.verify_password("ingest-secret", entries[INGEST_USER])
+    assert f"user {user}\ntopic write hazmon/v1/EX/g1/#" in (tmp_path / "ext" / "acl").read_text()
