@@ -628,13 +628,16 @@ def main(argv: list[str] | None = None) -> int:
                         help="default: HAZMON_MQTT_AUTH, else auto")
     args = parser.parse_args(argv)
     settings = load_settings()
-    mode = args.mode or getattr(settings, "mqtt_auth", "auto")
+    env = os.environ  # the same variables, also before they are fields of Settings
+    mode = (args.mode or getattr(settings, "mqtt_auth", None) or env.get("HAZMON_MQTT_AUTH")
+            or "auto")
     if mode == "off":
         parser.error("HAZMON_MQTT_AUTH=off: there is nothing to generate")
     if not settings.database_url:
         parser.error("set HAZMON_DATABASE_URL")
     auth = MosquittoAuth(args.directory, mode, settings.database_url,
-                         ingest_password=getattr(settings, "mqtt_ingest_password", None))
+                         ingest_password=(getattr(settings, "mqtt_ingest_password", None)
+                                          or env.get("HAZMON_MQTT_INGEST_PASSWORD")))
     auth.write()
     print(f"wrote {auth.password_file} and {auth.acl_file}; mosquitto.conf needs:\n{auth.conf()}"
           f"and after every listener line:\n{auth.listener_conf() or '(nothing)'}\n"
