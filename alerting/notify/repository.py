@@ -11,7 +11,15 @@ import psycopg
 from psycopg.rows import dict_row
 
 from alerting.notify.config import ChannelModel, load_channel
-from alerting.notify.model import PENDING_STATES, AlarmInfo, Delivery, LogEntry, Rule, Tier
+from alerting.notify.model import (
+    PENDING_STATES,
+    AlarmInfo,
+    Delivery,
+    LogEntry,
+    Rule,
+    Tier,
+    WarningEvent,
+)
 from alerting.notify.retry import Outcome
 
 log = logging.getLogger(__name__)
@@ -130,6 +138,25 @@ def claim_warning(conn: psycopg.Connection, warning_id: int, step: str) -> bool:
     return conn.execute(
         """INSERT INTO notify_warnings_seen (warning_id, step) VALUES (%s, %s)
            ON CONFLICT DO NOTHING""", (warning_id, step)).rowcount == 1
+
+
+def recent_overdue_warnings(conn: psycopg.Connection, since: datetime) -> list[WarningEvent]:
+    """Overdue warning steps announced since a time and not handled yet (announcements are
+    lost while no notifier listens: after a takeover or a reconnect they are read back)."""
+    try:
+        rows = conn.execute(
+            """SELECT o.warning_id, e.code, h.code, w.level, w.color, o.step, o.due_at
+               FROM warning_overdue o
+               JOIN warnings w ON w.id = o.warning_id
+               JOIN enterprises e ON e.id = w.enterprise_id
+               LEFT JOIN hazard_sources h ON h.id = w.hazard_source_id
+               WHERE o.announced AND o.noted_at >= %s AND NOT EXISTS (
+                   SELECT 1 FROM notify_warnings_seen s
+                   WHERE s.warning_id = o.warning_id AND s.step = o.step)
+               ORDER BY o.noted_at""", (since,)).fetchall()
+    except psycopg.errors.UndefinedTable:
+        return []  # a database without risk warnings
+    return [WarningEvent(int(r[0]), r[1], r[2], r[3], r[4], r[5], r[6]) for r in rows]
 
 
 _DELIVERY_COLS = """id, at, delivery, attempt, channel, channel_kind, rule, group_key, reason,

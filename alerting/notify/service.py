@@ -11,7 +11,8 @@ slow receiver never holds up the others. Only one notifier is active per databas
 PostgreSQL advisory lock; others stand by and take over when it goes. Every session (start,
 reconnect, takeover) rebuilds the engine from the database: rules, channels, the notification
 log, the unacknowledged alarms and those the log lists, so nothing sent is sent again and
-nothing that changed while disconnected is missed.
+nothing that changed while disconnected is missed. Overdue warnings announced in the last
+minutes are read back from ``warning_overdue`` too (each warning step is sent once).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import threading
 import time
 import uuid
 from concurrent.futures import Future, ThreadPoolExecutor, wait
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -43,6 +45,7 @@ log = logging.getLogger(__name__)
 WARNINGS_CHANNEL = "hazmon_warnings"
 NOTIFIER_LOCK = 0x686E6F74  # "hnot"
 APP_NAME = "hazmon-notifier"
+WARNINGS_CATCH_UP = timedelta(minutes=10)  # overdue warnings read back at a (re)start
 
 
 class NotifierService:
@@ -183,6 +186,7 @@ class NotifierService:
         for alarm_id in self.engine.wanted_alarms():
             self.engine.gone(alarm_id, now)
         self._changed.clear()
+        self._warnings += repo.recent_overdue_warnings(work, now - WARNINGS_CATCH_UP)
 
     def _configure(self, work: psycopg.Connection) -> None:
         channels = repo.load_channels(work)

@@ -321,6 +321,35 @@ def test_overdue_warnings_are_sent_once_per_event(conn: psycopg.Connection, noti
     assert got == [(41, "acknowledge", "high"), (41, "feedback", "high")]
 
 
+def test_warnings_announced_while_no_notifier_listened_are_read_back(
+        db_url: str, conn: psycopg.Connection, receiver: Receiver) -> None:
+    plant = Plant(conn, "E-WBACK")
+    webhook(conn, "wback-hook", receiver.url("/wback"))
+    add_rule(conn, "wback", "E-WBACK", [(0, ["wback-hook"])], conditions=["WARNING"])
+    warning_id = conn.execute(
+        """INSERT INTO warnings (enterprise_id, level, color, state, reason, issued_at)
+           VALUES (%s, 2, 'red', 'issued', 'test', %s) RETURNING id""",
+        (plant.enterprise_id, at(-600))).fetchone()[0]  # type: ignore[index]
+    for step, noted in (("acknowledge", at(-60)), ("feedback", at(-601))):   # 10 min is the window
+        conn.execute("""INSERT INTO warning_overdue (warning_id, enterprise_id, step, due_at,
+                            noted_at, announced) VALUES (%s, %s, %s, %s, %s, true)""",
+                     (warning_id, plant.enterprise_id, step, noted, noted))
+    conn.commit()
+    n = Notifier(db_url).active()
+    try:
+        n.at(0)
+        assert [(m["warning"]["warning_id"], m["warning"]["step"], m["warning"]["color"])
+                for m in hits(receiver, "/wback")] == [(warning_id, "acknowledge", "red")]
+    finally:
+        n.service.stop()
+    again = Notifier(db_url).active()                      # a restart sends nothing twice
+    try:
+        again.at(1)
+        assert len(hits(receiver, "/wback")) == 1
+    finally:
+        again.service.stop()
+
+
 def test_a_rule_added_while_running_applies(conn: psycopg.Connection, notifier: Notifier,
                                             receiver: Receiver) -> None:
     plant = Plant(conn, "E-LATE")
