@@ -2,8 +2,8 @@
 
 Each group of a rule is flushed through the rule's pipeline on every tick::
 
-    FanoutStage ─┬─ MultiStage: ChannelStage(a) ▶ EscalationStage ▶ DedupStage ▶ SendStage
-                 ├─ MultiStage: ChannelStage(b) ▶ EscalationStage ▶ DedupStage ▶ SendStage
+    FanoutStage ─┬─ MultiStage: Channel(a) ▶ Ack ▶ Escalation ▶ Dedup ▶ Send
+                 ├─ MultiStage: Channel(b) ▶ Ack ▶ Escalation ▶ Dedup ▶ Send
                  └─ ...one per channel named in the rule's tiers
 
 A stage takes the context and the group's alarms and returns the alarms that go on; an empty
@@ -104,15 +104,22 @@ class ChannelStage:
         return alarms
 
 
-class EscalationStage:
-    """Keeps the unacknowledged alarms this channel's tier has reached (``since + after_s``),
-    and the ones it was told about before that are no longer unacknowledged."""
+class AckStage:
+    """Stops on acknowledgement: keeps the unacknowledged alarms (UNACK_ACTIVE, RTN_UNACK) and
+    those this channel was told about that no longer wait (acknowledged, closed, shelved,
+    suppressed, out of service), so their end is seen; drops the rest."""
 
     def exec(self, ctx: Context, alarms: Alarms) -> Alarms:
         known = ctx.known
-        return [a for a in alarms
-                if (a.pending and ctx.now >= a.since + ctx.offset)
-                or (not a.pending and a.id in known)]
+        return [a for a in alarms if a.pending or a.id in known]
+
+
+class EscalationStage:
+    """Holds back the unacknowledged alarms this channel's tier has not reached yet: a tier
+    hears of an alarm ``after_s`` after it became unacknowledged."""
+
+    def exec(self, ctx: Context, alarms: Alarms) -> Alarms:
+        return [a for a in alarms if not a.pending or ctx.now >= a.since + ctx.offset]
 
 
 def decide(ctx: Context, firing: frozenset[int]) -> str | None:
@@ -180,6 +187,6 @@ class SendStage:
 def build_pipeline(rule: Rule) -> Stage:
     """The stages one rule's groups are flushed through."""
     return FanoutStage(*(
-        MultiStage(ChannelStage(channel, after_s, tier), EscalationStage(), DedupStage(),
-                   SendStage())
+        MultiStage(ChannelStage(channel, after_s, tier), AckStage(), EscalationStage(),
+                   DedupStage(), SendStage())
         for channel, (after_s, tier) in rule.channel_tiers().items()))

@@ -9,6 +9,7 @@ import pytest
 
 from alerting.notify.model import LogEntry, WarningEvent
 from alerting.notify.stages import (
+    AckStage,
     ChannelStage,
     ChannelState,
     Context,
@@ -107,10 +108,22 @@ def test_escalation_reaches_a_tier_at_after_s(now: float, offset: float, visible
     assert bool(out) is visible
 
 
-def test_escalation_keeps_acknowledged_alarms_only_if_the_channel_was_told() -> None:
-    c = ctx(50, entry=sent(30, 1))
-    out = EscalationStage().exec(c, [alarm(1, state="ACK_ACTIVE"), alarm(2, state="CLOSED")])
-    assert [a.id for a in out] == [1]
+@pytest.mark.parametrize("state, told, kept", [
+    ("UNACK_ACTIVE", False, True),     # waiting: on
+    ("RTN_UNACK", False, True),        # returned but not acknowledged: still waiting
+    ("ACK_ACTIVE", False, False),      # acknowledged before anyone was told: nothing to say
+    ("ACK_ACTIVE", True, True),        # acknowledged after: its end must be seen
+    ("SHELVED", True, True),
+    ("CLOSED", False, False),
+])
+def test_ack_stage(state: str, told: bool, kept: bool) -> None:
+    c = ctx(50, entry=sent(30, 1) if told else None)
+    assert bool(AckStage().exec(c, [alarm(1, state=state)])) is kept
+
+
+def test_escalation_lets_ended_alarms_through_whatever_the_tier() -> None:
+    c = ctx(0, offset=900, entry=sent(0, 1))
+    assert [a.id for a in EscalationStage().exec(c, [alarm(1, state="ACK_ACTIVE")])] == [1]
 
 
 @pytest.mark.parametrize("state, stops", [
