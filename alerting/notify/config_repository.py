@@ -7,7 +7,6 @@ notifier reloads its rules without a restart. Secrets are written here and read 
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import psycopg
@@ -124,7 +123,7 @@ def channel_model(conn: psycopg.Connection, name: str) -> ChannelModel:
 
 
 def _rule_public(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "tiers": row["tiers"], "hazard_levels": [int(x) for x in row["hazard_levels"]]}
+    return {**row, "hazard_levels": [int(x) for x in row["hazard_levels"]]}
 
 
 def list_rules(conn: psycopg.Connection) -> list[dict[str, Any]]:
@@ -201,7 +200,3 @@ def delete_rule(conn: psycopg.Connection, name: str) -> None:
     if conn.execute("DELETE FROM notify_rules WHERE name = %s", (name,)).rowcount == 0:
         raise NotFound(f"rule {name!r} does not exist")
     _changed(conn)
-
-
-def dumps(value: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=str)
