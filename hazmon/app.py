@@ -72,15 +72,16 @@ def start_storage(settings: Settings, stack: ExitStack) -> tuple[str, StorageInf
     return url, info
 
 
-def start_broker(settings: Settings, stack: ExitStack) -> tuple[str, str]:
-    """Start the embedded broker if no URL is set; return (url, kind)."""
+def start_broker(settings: Settings, stack: ExitStack,
+                 db_url: str | None = None) -> tuple[str, str, EmbeddedBroker | None]:
+    """Start the embedded broker if no URL is set; return (public url, kind, broker)."""
     if settings.mqtt_url:
-        return settings.mqtt_url, "external"
-    broker = EmbeddedBroker(settings.data_dir)
-    url = broker.start()
+        return settings.mqtt_url, "external", None
+    broker = EmbeddedBroker.from_settings(settings, db_url)
+    url = broker.start()  # the gateways' address: never carries a password
     stack.callback(broker.stop)
     log.info("embedded %s broker at %s", broker.kind, url)
-    return url, broker.kind
+    return url, broker.kind, broker
 
 
 def write_runtime(settings: Settings, api_url: str, mqtt_url: str) -> Path:

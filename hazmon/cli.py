@@ -48,19 +48,24 @@ def serve(settings: Settings, *, simulate: bool = False, api_only: bool = False,
     with ExitStack() as stack:
         db_url, storage = start_storage(settings, stack)
         registry = new_metrics_registry()
-        ingest, mqtt_url = None, settings.mqtt_url or "(none)"
+        ingest, mqtt_url, broker = None, settings.mqtt_url or "(none)", None
         if not api_only:
             if shard and not settings.mqtt_url:
                 raise ConfigError("HAZMON_MQTT_URL must be set for a shard")
-            mqtt_url, broker_kind = start_broker(settings, stack)
-            ingest = _start_ingest(settings, stack, db_url, mqtt_url, broker_kind, storage, registry,
-                                   shard)
+            mqtt_url, broker_kind, broker = start_broker(settings, stack, db_url)
+            ingest = _start_ingest(settings, stack, db_url,
+                                   broker.ingest_url if broker else mqtt_url, broker_kind,
+                                   storage, registry, shard,
+                                   broker.ingest_client_id if broker else None)
         token, new = admin_token(settings)
         services = Services(pool=pool_for_api(db_url, stack), admin_token=token,
                             metrics_registry=registry, storage=storage, ingest=ingest,
                             db_url=db_url, shelve_max_s=settings.shelve_max_s())
+        from hazmon.mqtt_auth import MqttIdentity
+
+        services.extra["mqtt"] = MqttIdentity.from_settings(settings, broker)
         if shard is None:
-            _start_background_services(stack, db_url)
+            _start_background_services(stack, db_url, registry)
         app = create_app(services, health_only=shard is not None)
         api_url = f"http://{settings.http_host}:{settings.http_port}"
         if shard is None:
@@ -78,23 +83,30 @@ def serve(settings: Settings, *, simulate: bool = False, api_only: bool = False,
     return 0
 
 
-def _start_background_services(stack, db_url: str) -> None:  # type: ignore[no-untyped-def]
-    """Risk warnings, incident correlation and deadlines (one active instance per database,
-    the others stand by), in the API-serving processes."""
+def _start_background_services(stack, db_url: str, registry) -> None:  # type: ignore[no-untyped-def]
+    """Risk warnings, incident correlation, deadlines and notifications (one active instance
+    per database each, the others stand by), in the API-serving processes."""
+    from alerting.notify.service import NotifierService
     from alerting.response_service import ResponseService
 
     response = ResponseService(db_url)
     response.start()
     stack.callback(response.stop)
+    notifier = NotifierService(db_url, registry=registry)
+    notifier.start()
+    stack.callback(notifier.stop)
 
 
-def _start_ingest(settings, stack, db_url, mqtt_url, broker_kind, storage, registry, shard):  # type: ignore[no-untyped-def]
+def _start_ingest(settings, stack, db_url, mqtt_url, broker_kind, storage, registry, shard,  # type: ignore[no-untyped-def]
+                  broker_client_id=None):
     """Start the subscriber and the ingest worker; they stop with the stack."""
     from ingest.metrics import IngestMetrics
     from ingest.mqtt import READINGS_TOPIC, STATUS_TOPIC, BrokerAddress, Subscriber
     from ingest.service import IngestService
 
     client_id = settings.mqtt_client_id
+    if broker_client_id and client_id == "hazmon-ingest":
+        client_id = broker_client_id  # unguessable: an anonymous client cannot take the session over
     if shard is not None and client_id == "hazmon-ingest":
         client_id = f"hazmon-ingest-{shard[0]}-of-{shard[1]}"
     metrics = IngestMetrics(registry)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -29,6 +30,12 @@ class Settings(BaseSettings):
     future_tolerance_s: int = 3600
     mqtt_client_id: str = "hazmon-ingest"
     mqtt_protocol: int = 5
+    # MQTT identity: "auto" lets anonymous clients publish only for enterprises without
+    # registered gateways (the demo and black-box tests), "on" requires credentials, "off" none.
+    mqtt_auth: Literal["auto", "on", "off"] = "auto"
+    mqtt_tls: bool = False
+    mqtt_broker_secret: str | None = Field(default=None, repr=False)
+    mqtt_ingest_password: str | None = Field(default=None, repr=False)
     checkpoint_interval_s: float = 10.0
 
     # Alarm lifecycle.

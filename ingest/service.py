@@ -24,7 +24,9 @@ from alerting import repository as alarms_repo
 from alerting.engine import CONDITION_NAMES, Engine, Transitions
 from alerting.persist import load_engine_state, save_checkpoint
 from alerting.seeding import engine_config
+from devices import gateways_repository
 from devices.registry import Registry, load_registry
+from hazmon.mqtt_auth import ingest_refusal
 from devices.repository import points_version
 from hazmon.db import connect, housekeeping
 from hazmon.errors import DatabaseUnavailable
@@ -88,6 +90,10 @@ class IngestWorker:
         self._last_housekeeping = time.monotonic()
         self._retry_items: list[Inbound] = []
         self._unrecorded: list[Transitions] = []
+        # MQTT identity checked again behind the broker: (closed enterprises, registered pairs).
+        self._gw_auth: tuple[frozenset[str], frozenset[tuple[str, str]]] = (frozenset(), frozenset())
+        self._gw_version = -1
+        self._gw_loaded = 0.0
         self.raise_levels = settings.raise_levels()
         # COMM: which gateway last sent each point (by point id), and which gateways are offline.
         self._gateway_codes: dict[tuple[int, str], int] = {}
@@ -131,6 +137,10 @@ class IngestWorker:
     def _poll_version(self, conn: psycopg.Connection) -> None:
         """Other processes (the API of another host, another shard) may change points."""
         version = points_version(conn)
+        gw_version = gateways_repository.version(conn)
+        if gw_version != self._gw_version:
+            self._gw_auth = gateways_repository.registered(conn)
+            self._gw_version = gw_version
         conn.commit()
         if self.registry is None or version != self.registry.version:
             registry = load_registry(conn, self.shard)
@@ -324,6 +334,12 @@ class IngestWorker:
                              "topic is not hazmon/v1/{enterprise}/{gateway}/readings|status", "")
                 continue
             self.metrics.messages.labels(topic.kind).inc()
+            refusal = self._refusal(topic.enterprise, topic.gateway)
+            if refusal is not None:
+                self._reject(batch, topic.enterprise, topic.gateway, item.topic, None,
+                             "unregistered_gateway", refusal,
+                             item.payload[:200].decode("utf-8", "replace"))
+                continue
             if topic.kind == "status":
                 self._decode_status(batch, item, topic.enterprise, topic.gateway)
                 continue
@@ -346,6 +362,16 @@ class IngestWorker:
                 np.concatenate([p[2] for p in parts]).astype(np.float64),
                 np.concatenate([p[3] for p in parts]).astype(np.int16))
         return batch
+
+    def _refusal(self, enterprise: str, gateway: str) -> str | None:
+        """Why this gateway's messages are refused; a refusal is checked once more against
+        fresh credentials (the broker may already know a gateway registered a moment ago)."""
+        refusal = ingest_refusal(self.settings.mqtt_auth, *self._gw_auth, enterprise, gateway)
+        if refusal is None or self._conn is None or time.monotonic() - self._gw_loaded < 0.1:
+            return refusal
+        self._gw_auth = gateways_repository.registered(self._conn)
+        self._gw_loaded = time.monotonic()
+        return ingest_refusal(self.settings.mqtt_auth, *self._gw_auth, enterprise, gateway)
 
     def _decode_status(self, batch: Batch, item: Inbound, enterprise: str, gateway: str) -> None:
         assert self.registry is not None
