@@ -265,4 +265,66 @@ export const endpoints = {
   alarmPerformance: (query, signal) => api('/api/v1/reports/alarm-performance', { query, signal }),
   shiftHandover: (query, signal) => api('/api/v1/reports/shift-handover', { query, signal }),
   me: (signal) => api('/api/v1/me', { signal }),
+  // hazard records, risk warnings, incidents and rescue resources
+  alarmContext: (id, signal) => api(`/api/v1/alarms/${seg(id)}/context`, { signal }),
+  gradingHistory: (e, code, signal) => api(`/api/v1/enterprises/${seg(e)}/hazard-sources/${seg(code)}/grading-history`, { signal }),
+  nearbyResources: (e, code, query, signal) => api(`/api/v1/enterprises/${seg(e)}/hazard-sources/${seg(code)}/nearby-resources`, { query, signal }),
+  warnings: (query, signal) => api('/api/v1/warnings', { query, signal }),
+  warningSummary: (query, signal) => api('/api/v1/warnings/summary', { query, signal }),
+  warning: (id, signal) => api(`/api/v1/warnings/${seg(id)}`, { signal }),
+  warningStep: (id, step, body) => api(`/api/v1/warnings/${seg(id)}/${step}`, { method: 'POST', body }),
+  incidents: (query, signal) => api('/api/v1/incidents', { query, signal }),
+  incident: (id, signal) => api(`/api/v1/incidents/${seg(id)}`, { signal }),
+  openIncident: (body) => api('/api/v1/incidents', { method: 'POST', body }),
+  incidentPost: (id, what, body) => api(`/api/v1/incidents/${seg(id)}/${what}`, { method: 'POST', body }),
+  dispatchStatus: (id, did, body) => api(`/api/v1/incidents/${seg(id)}/dispatches/${seg(did)}/status`, { method: 'POST', body }),
+  resources: (query, signal) => api('/api/v1/rescue-resources', { query, signal }),
 };
+
+async function authedFetch(path, query, init = {}) {
+  const h = { ...(init.headers || {}) };
+  const token = getToken();
+  if (token) h.Authorization = `Bearer ${token}`;
+  let res;
+  try {
+    res = await fetch(buildUrl(path, query), { ...init, headers: h, cache: 'no-store' });
+  } catch {
+    throw new ApiError(0, null, t('err.network'));
+  }
+  if (!res.ok) {
+    const text = await res.text().catch(() => '');
+    let detail = text.slice(0, 200);
+    try { detail = formatDetail(JSON.parse(text).detail); } catch { /* keep text */ }
+    const err = new ApiError(res.status, detail, t('err.http', { status: res.status, detail }));
+    if (res.status === 401) { err.handled = true; authFailed(); }
+    throw err;
+  }
+  return res;
+}
+
+/**
+ * Fetch a document with the bearer token and open it in a new tab as a blob
+ * (a plain link cannot send the token). `win` may be a window opened beforehand
+ * (synchronously in the click, so a popup blocker lets it through).
+ */
+export async function openBlob(path, query, win) {
+  const w = win || window.open('', '_blank');
+  try {
+    const res = await authedFetch(path, query);
+    const url = URL.createObjectURL(await res.blob());
+    if (w) w.location.href = url; else location.assign(url);
+    setTimeout(() => URL.revokeObjectURL(url), 60000);
+    return url;
+  } catch (err) {
+    if (w) w.close();
+    throw err;
+  }
+}
+
+/** Upload a file as the raw request body (`filename` in the query). Resolves to the JSON answer. */
+export async function uploadFile(path, file, method = 'POST') {
+  const res = await authedFetch(path, { filename: file.name || 'attachment' }, {
+    method, body: file, headers: { 'Content-Type': file.type || 'application/octet-stream', Accept: 'application/json' },
+  });
+  return res.json().catch(() => null);
+}

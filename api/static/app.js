@@ -2,7 +2,8 @@
 //
 // Routes: #/signin, #/alarms (default), #/point/{enterprise}/{tag},
 // #/hazard/{enterprise}/{code}, #/enterprises (?open=CODE), #/report,
-// #/handover. Path segments are URI-encoded.
+// #/handover, #/warnings (?id=), #/incidents, #/incidents/{id}, #/resources.
+// Path segments are URI-encoded.
 
 import { getToken, clearToken, setFlash } from './api.js';
 import { t, getLang, setLang, onLangChange } from './i18n.js';
@@ -14,6 +15,9 @@ import { mountEnterprises } from './enterprises.js';
 import { mountHazard } from './hazard.js';
 import { mountReport } from './report.js';
 import { mountHandover } from './handover.js';
+import { mountWarnings } from './warnings.js';
+import { mountIncidents } from './incidents.js';
+import { mountResources } from './resources.js';
 
 const main = document.getElementById('main');
 const header = document.getElementById('header');
@@ -34,6 +38,9 @@ function renderHeader(route) {
     <nav class="nav">${signedIn ? html`
       <a href="#/alarms" id="nav-alarms" class="${route === 'alarms' ? 'on' : ''}">${t('nav.alarms')}</a>
       <a href="#/enterprises" id="nav-enterprises" class="${route === 'enterprises' || route === 'hazard' || route === 'point' ? 'on' : ''}">${t('nav.enterprises')}</a>
+      <a href="#/warnings" id="nav-warnings" class="${route === 'warnings' ? 'on' : ''}">${t('nav.warnings')}</a>
+      <a href="#/incidents" id="nav-incidents" class="${route === 'incidents' ? 'on' : ''}">${t('nav.incidents')}</a>
+      <a href="#/resources" id="nav-resources" class="${route === 'resources' ? 'on' : ''}">${t('nav.resources')}</a>
       <a href="#/report" id="nav-report" class="${route === 'report' ? 'on' : ''}">${t('nav.report')}</a>
       <a href="#/handover" id="nav-handover" class="${route === 'handover' ? 'on' : ''}">${t('nav.handover')}</a>` : ''}
     </nav>
@@ -98,6 +105,15 @@ function route() {
       break;
     case 'handover':
       unmount = mountHandover(main, query);
+      break;
+    case 'warnings':
+      unmount = mountWarnings(main, query);
+      break;
+    case 'incidents':
+      unmount = mountIncidents(main, query, parts[1]);
+      break;
+    case 'resources':
+      unmount = mountResources(main, query);
       break;
     default:
       notFound();

@@ -12,6 +12,7 @@ import {
   loadEnterprises, enterpriseName, hazardName, ensureHazardNames, onNames, loadHazardSources,
 } from './names.js';
 import { beep, soundEnabled, setSoundEnabled } from './sound.js';
+import { newIncidentDialog } from './incidents.js';
 
 const MAX_ROWS = 500;
 const NEW_HIGHLIGHT_MS = 8000;
@@ -64,6 +65,7 @@ export function mountBoard(root, query) {
         <span class="spacer"></span>
         <button class="btn btn-primary" id="bulk-ack" type="button" disabled></button>
         <button class="btn btn-shelve" id="bulk-shelve" type="button" disabled></button>
+        <button class="btn" id="bulk-incident" type="button" disabled></button>
         <button class="btn" id="sound" type="button" title="${t('board.sound')}"></button>
         <span class="feed-status" id="status"></span>
       </div>
@@ -362,6 +364,11 @@ export function mountBoard(root, query) {
     const sh = $('bulk-shelve');
     sh.textContent = t('shelve.bulk', { n: nShelve });
     sh.disabled = nShelve === 0;
+    const inc = $('bulk-incident');
+    const ents = new Set(sel.map((a) => a.enterprise));
+    inc.textContent = t('inc.bulk', { n: sel.length });
+    inc.disabled = sel.length === 0 || ents.size !== 1;
+    inc.title = ents.size > 1 ? t('inc.one_enterprise') : '';
     const all = $('sel-all');
     all.checked = selectable.size > 0 && selected.size === selectable.size;
     all.indeterminate = selected.size > 0 && selected.size < selectable.size;
@@ -427,6 +434,10 @@ export function mountBoard(root, query) {
   });
   $('bulk-ack').addEventListener('click', () => run('ack', selectedAlarms().filter(isAckable)));
   $('bulk-shelve').addEventListener('click', () => run('shelve', selectedAlarms().filter(isShelvable)));
+  $('bulk-incident').addEventListener('click', async () => {
+    const id = await newIncidentDialog({ alarms: selectedAlarms() });
+    if (id) location.hash = href(['incidents', id]);
+  });
   $('sound').addEventListener('click', () => {
     setSoundEnabled(!soundEnabled());
     if (soundEnabled()) { beep(); toast(t('board.sound.on'), 'info', 2000); }

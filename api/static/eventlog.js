@@ -3,13 +3,17 @@
 
 import { endpoints } from './api.js';
 import { t, tCode } from './i18n.js';
-import { html, fmtTime, fmtNum } from './ui.js';
+import { html, raw, fmtTime, fmtNum, href } from './ui.js';
+import { levelBadge } from './enterprises.js';
+import { peopleTable, plansTable, resourcesTable, recordFlags, colorBadge, wStateBadge, incStatusBadge } from './response.js';
 
 const cache = new Map();   // alarm id -> last rendered HTML
+const ctxCache = new Map();  // alarm id -> last rendered context HTML
 
 /** Fill `el` with the event log of an alarm (the last one shown stays until the new one is in). */
 export async function eventLog(el, id) {
-  if (cache.has(id)) el.innerHTML = cache.get(id);
+  const ctxBox = () => html`<div class="alarm-ctx" data-ctx="${id}">${raw(ctxCache.get(id) || '')}</div>`.__raw;
+  if (cache.has(id)) el.innerHTML = cache.get(id) + ctxBox();
   const [ev, dl] = await Promise.allSettled([endpoints.alarmEvents(id), endpoints.alarmDeliveries(id)]);
   if (ev.status === 'rejected') {
     if (el.isConnected) el.innerHTML = html`<div class="err">${ev.reason.message || String(ev.reason)}</div>`.__raw;
@@ -47,5 +51,32 @@ export async function eventLog(el, id) {
       </tr>`)}</tbody>
     </table>`.__raw : '');
   cache.set(id, out);
+  if (el.isConnected) {
+    el.innerHTML = out + ctxBox();
+    alarmContext(el.querySelector('.alarm-ctx'), id);
+  }
+}
+
+/** The alarm's place (GET /api/v1/alarms/{id}/context): hazard source card, responsible
+ *  people, plans, nearest rescue resources, the open warning and incidents there. */
+export async function alarmContext(el, id) {
+  let c;
+  try { c = await endpoints.alarmContext(id); } catch { return; }   // older server: nothing shown
+  const hs = c.hazard_source;
+  const a = c.alarm || {};
+  const out = html`
+    <h4 class="log-sub">${t('ctx.title')}</h4>
+    <div class="ctx-grid">
+      <div class="ctx-card">
+        ${hs ? html`<div class="hs-title">${levelBadge(hs.level)} <a href="${href(['hazard', hs.enterprise, hs.code])}">${hs.name || hs.code}</a> <span class="code">${hs.code}</span></div>
+          <div class="muted small">${hs.enterprise_name || hs.enterprise} · ${tCode('unit_type', hs.unit_type)}${hs.lat !== null && hs.lat !== undefined ? ` · ${fmtNum(hs.lat)}, ${fmtNum(hs.lon)}` : ''}</div>
+          <div class="hs-flags">${recordFlags(hs.flags)}</div>` : html`<div class="muted">${t('ctx.no_source')} (${a.enterprise || ''})</div>`}
+        ${c.warning ? html`<div><a href="${href(['warnings'], { id: c.warning.id })}">${t('wr.title')}</a>: ${colorBadge(c.warning.color)} ${wStateBadge(c.warning.state)}</div>` : ''}
+        ${(c.incidents || []).map((i) => html`<div><a href="${href(['incidents', i.id])}">${t('inc.title')} #${i.id}</a> ${i.title} ${incStatusBadge(i.status)}</div>`)}
+      </div>
+      ${hs ? html`<div>${peopleTable(hs.responsibles)}</div>` : ''}
+    </div>
+    ${hs ? html`<div class="ctx-grid"><div>${plansTable(hs.plans)}</div><div>${resourcesTable(c.nearby_resources)}</div></div>` : ''}`.__raw;
+  ctxCache.set(id, out);
   if (el.isConnected) el.innerHTML = out;
 }

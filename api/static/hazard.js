@@ -1,7 +1,7 @@
 // Hazard source page (重大危险源): grading (level, R, S, α), chemicals, responsible
 // people, points with their latest values, open alarms, and the maintenance mode.
 
-import { endpoints } from './api.js';
+import { endpoints, openBlob } from './api.js';
 import { t, tCode } from './i18n.js';
 import { html, raw, fmtTime, fmtNum, href, reportError, toast, askMode } from './ui.js';
 import {
@@ -10,6 +10,7 @@ import {
 } from './alarms.js';
 import { levelBadge } from './enterprises.js';
 import { enterpriseName, loadEnterprises, loadHazardSources } from './names.js';
+import { peopleTable, plansTable, resourcesTable, colorBadge, wStateBadge } from './response.js';
 
 const REFRESH_MS = 10000;
 const num = (v) => (v === null || v === undefined || v === '' || !Number.isFinite(Number(v)) ? null : Number(v));
@@ -53,9 +54,29 @@ export function mountHazard(root, query, enterprise, code) {
           <div id="people"></div>
         </div>
       </div>
+      <div class="hs-grid">
+        <div class="panel">
+          <div class="panel-head"><h2>${t('rec.plans')}</h2></div>
+          <div id="plans"></div>
+        </div>
+        <div class="panel">
+          <div class="panel-head"><h2>${t('rec.record')}</h2></div>
+          <div id="record"></div>
+        </div>
+      </div>
       <div class="panel">
         <div class="panel-head"><h2>${t('ent.points')}</h2><span class="muted" id="point-count"></span></div>
         <div id="points"><div class="muted pad">${t('point.loading')}</div></div>
+      </div>
+      <div class="hs-grid">
+        <div class="panel">
+          <div class="panel-head"><h2>${t('rec.history')}</h2></div>
+          <div id="history"></div>
+        </div>
+        <div class="panel">
+          <div class="panel-head"><h2>${t('inc.nearby')}</h2><span class="spacer"></span><a class="btn btn-sm" href="#/resources">${t('nav.resources')}</a></div>
+          <div id="nearby"></div>
+        </div>
       </div>
     </section>`.__raw;
   const $ = (id) => root.querySelector('#' + id);
@@ -66,8 +87,26 @@ export function mountHazard(root, query, enterprise, code) {
     if (n && !disposed) $('crumb-ent').textContent = `${n} (${enterprise})`;
   }).catch(() => {});
 
+  let history = null;
+  let nearby = null;
+  let warning = null;
+  async function loadExtras() {
+    const [h, n, w] = await Promise.allSettled([
+      endpoints.gradingHistory(enterprise, code),
+      endpoints.nearbyResources(enterprise, code, { limit: 8 }),
+      endpoints.warnings({ enterprise, hazard_source: code, state: 'open', limit: 1 }),
+    ]);
+    if (disposed) return;
+    history = h.status === 'fulfilled' ? h.value.items || [] : null;
+    nearby = n.status === 'fulfilled' ? n.value.items || [] : null;
+    warning = w.status === 'fulfilled' ? (w.value.items || [])[0] || null : null;
+    renderExtras();
+    renderHead();
+  }
+
   async function refresh(first = false) {
     clearTimeout(timer);
+    if (first) loadExtras();
     const [s, r, p, a] = await Promise.allSettled([
       first || !source ? endpoints.hazardSource(enterprise, code) : Promise.resolve(source),
       endpoints.hazardRecord(enterprise, code),
@@ -98,9 +137,50 @@ export function mountHazard(root, query, enterprise, code) {
     renderHead();
     renderChems();
     renderPeople();
+    renderPlans();
+    renderRecord();
     renderPoints();
     renderAlarms();
   }
+
+  function renderPlans() {
+    $('plans').innerHTML = record ? plansTable(record.plans, true).__raw : html`<div class="muted pad">—</div>`.__raw;
+  }
+
+  function renderRecord() {
+    if (!record) { $('record').innerHTML = html`<div class="muted pad">—</div>`.__raw; return; }
+    const f = record.flags || {};
+    const eq = record.equipment || [];
+    $('record').innerHTML = html`
+      <table class="grid rec-card"><tbody>
+        <tr><th>${t('rec.coords')}</th><td class="code">${record.lat !== null && record.lat !== undefined ? `${fmtNum(record.lat)}, ${fmtNum(record.lon)}` : '—'}${record.lat !== null && record.lat !== undefined && !record.own_coordinates ? html` <span class="muted small">(${t('rec.ent_coords')})</span>` : ''}</td></tr>
+        <tr><th>${t('rec.identified')}</th><td>${record.last_identified_on || html`<span class="err">${t('rec.never')}</span>`}</td></tr>
+        <tr class="${f.reidentification_due ? 'overdue-row' : ''}"><th>${t('rec.reidentify_by')}</th><td>${f.reidentify_by || '—'} ${f.reidentification_due ? html`<span class="flag flag-red" id="reident-due">${t('hs.flag.reidentify')}</span>` : ''}</td></tr>
+        <tr><th>${t('rec.graded_at')}</th><td>${fmtTime(record.graded_at)}</td></tr>
+      </tbody></table>
+      <h3 class="pad-x">${t('rec.equipment')}</h3>
+      ${eq.length ? html`<table class="grid"><thead><tr><th>${t('res.name')}</th><th>${t('res.kind')}</th><th class="num">${t('res.quantity')}</th><th>${t('rec.location')}</th><th>${t('rec.checked')}</th></tr></thead>
+        <tbody>${eq.map((e) => html`<tr><td>${e.name}</td><td>${e.kind || ''}</td><td class="num">${e.quantity === null || e.quantity === undefined ? '' : `${fmtNum(e.quantity)} ${e.unit || ''}`}</td><td>${e.location || ''}</td><td>${e.checked_on || ''}</td></tr>`)}</tbody></table>`
+        : html`<div class="muted pad">${t('rec.no_equipment')}</div>`}`.__raw;
+  }
+
+  function renderExtras() {
+    $('history').innerHTML = history === null ? html`<div class="muted pad">—</div>`.__raw : !history.length
+      ? html`<div class="muted pad">${t('rec.no_history')}</div>`.__raw
+      : html`<table class="grid"><thead><tr><th class="c-time">${t('log.at')}</th><th>${t('ent.level')}</th><th class="num">R</th><th class="num">S</th><th class="num">α</th><th>${t('log.actor')}</th><th>${t('rec.reason')}</th></tr></thead>
+        <tbody>${[...history].reverse().map((g) => html`<tr><td class="c-time">${fmtTime(g.at)}</td><td>${levelBadge(g.level)}</td>
+          <td class="num">${num(g.r) === null ? '' : fmtNum(Number(g.r).toFixed(2))}</td><td class="num">${num(g.s) === null ? '' : fmtNum(Number(g.s).toFixed(3))}</td>
+          <td class="num">${fmtNum(g.alpha)}</td><td>${g.actor}</td><td>${g.reason || ''}</td></tr>`)}</tbody></table>`.__raw;
+    $('nearby').innerHTML = nearby === null ? html`<div class="muted pad">—</div>`.__raw : resourcesTable(nearby).__raw;
+  }
+
+  root.addEventListener('click', (e) => {
+    const d = e.target.closest('[data-doc]');
+    if (!d) return;
+    e.preventDefault();
+    const w = window.open('', '_blank');
+    openBlob(`/api/v1/enterprises/${encodeURIComponent(enterprise)}/hazard-sources/${encodeURIComponent(code)}/plans/${encodeURIComponent(d.dataset.doc)}/document`, null, w).catch(reportError);
+  });
 
   function renderHead() {
     const h = source || {};
@@ -112,6 +192,7 @@ export function mountHazard(root, query, enterprise, code) {
       <div class="hs-card${worst ? ' prio-' + prioClass(worst.priority) : ''}">
         <div class="hs-title">${levelBadge(h.level)} <span class="hs-name">${h.name || code}</span> <span class="code">${code}</span></div>
         <div class="muted">${tCode('unit_type', h.unit_type)}${num(h.residents_500m) !== null ? ` · ${t('hs.residents', { n: h.residents_500m })}` : ''}</div>
+        ${warning ? html`<div class="hs-warning"><a href="${href(['warnings'], { id: warning.id })}">${t('wr.title')}: ${colorBadge(warning.color)} ${wStateBadge(warning.state)}</a></div>` : ''}
         <div class="hs-mode">${t('hs.mode')}: ${mode ? modeBadge(mode) : html`<span class="muted">—</span>`}
           <button class="btn btn-sm" type="button" id="mode-btn" ${raw(record ? '' : 'disabled')}>${t('hs.change_mode')}</button></div>
         ${flags && (flags.reidentification_due || flags.drill_overdue || (flags.missing_plans || []).length || (flags.missing_responsibles || []).length)
@@ -160,17 +241,7 @@ export function mountHazard(root, query, enterprise, code) {
   }
 
   function renderPeople() {
-    const people = record && record.responsibles;
-    if (!people) { $('people').innerHTML = html`<div class="muted pad">—</div>`.__raw; return; }
-    $('people').innerHTML = html`
-      <table class="grid">
-        <tbody>${['principal', 'technical', 'operations'].map((role) => {
-          const p = people[role];
-          return html`<tr><th>${t('hs.role.' + role)}</th>
-            <td>${p ? p.name : html`<span class="err">${t('hs.not_named')}</span>`}</td>
-            <td class="code">${p ? p.phone : ''}</td><td class="muted">${p && p.position ? p.position : ''}</td></tr>`;
-        })}</tbody>
-      </table>`.__raw;
+    $('people').innerHTML = peopleTable(record && record.responsibles).__raw;
   }
 
   function renderPoints() {
