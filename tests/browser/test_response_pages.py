@@ -208,6 +208,7 @@ def test_hazard_record_and_alarm_context(page: Any, world: dict, shot: Any) -> N
     expect(ctx).to_contain_text("液氯泄漏专项应急预案")
     expect(ctx).to_contain_text("园区危化品救援队")
     expect(ctx.locator(".badge.wc-red")).to_be_visible()
+    ctx.scroll_into_view_if_needed()
     shot(page, "r06-alarm-context-zh")
 
 
