@@ -40,6 +40,7 @@ export function dispatchBadge(status) {
 export function actorName(a) {
   if (a === 'system') return t('log.system');
   if (a === 'engine') return t('log.engine');
+  if (typeof a === 'string' && a.startsWith('rule:')) return `${t('inc.by_rule')} ${tCode('rule', a.slice(5))}`;
   return a || '';
 }
 
