@@ -65,7 +65,7 @@ def serve(settings: Settings, *, simulate: bool = False, api_only: bool = False,
 
         services.extra["mqtt"] = MqttIdentity.from_settings(settings, broker)
         if shard is None:
-            _start_background_services(stack, db_url, registry)
+            _start_background_services(stack, db_url, registry, settings)
         app = create_app(services, health_only=shard is not None)
         api_url = f"http://{settings.http_host}:{settings.http_port}"
         if shard is None:
@@ -83,18 +83,20 @@ def serve(settings: Settings, *, simulate: bool = False, api_only: bool = False,
     return 0
 
 
-def _start_background_services(stack, db_url: str, registry) -> None:  # type: ignore[no-untyped-def]
+def _start_background_services(stack, db_url: str, registry, settings) -> None:  # type: ignore[no-untyped-def]
     """Risk warnings, incident correlation, deadlines and notifications (one active instance
     per database each, the others stand by), in the API-serving processes."""
     from alerting.notify.service import NotifierService
     from alerting.response_service import ResponseService
 
-    response = ResponseService(db_url)
-    response.start()
-    stack.callback(response.stop)
-    notifier = NotifierService(db_url, registry=registry)
-    notifier.start()
-    stack.callback(notifier.stop)
+    if settings.response:
+        response = ResponseService(db_url)
+        response.start()
+        stack.callback(response.stop)
+    if settings.notifier:
+        notifier = NotifierService(db_url, registry=registry)
+        notifier.start()
+        stack.callback(notifier.stop)
 
 
 def _start_ingest(settings, stack, db_url, mqtt_url, broker_kind, storage, registry, shard,  # type: ignore[no-untyped-def]

@@ -54,6 +54,10 @@ class Settings(BaseSettings):
         """Hazard source levels whose default priorities are raised."""
         return tuple(int(x) for x in self.priority_raise_levels.replace(" ", "").split(",") if x)
 
+    # Background services of the API-serving process (off: another process runs them).
+    notifier: bool = True
+    response: bool = True
+
     # Storage policy.
     retention_days: int = Field(default=400, ge=30)  # regulation: at least 30 days
     partitions_ahead_days: int = 3

@@ -24,6 +24,16 @@ MS = timedelta(milliseconds=1)
 
 
 @pytest.fixture(scope="module")
+def hazmon(db_url: str, mqtt_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hazmon]:
+    """A real server whose own notifier is off: this test drives one with a controlled clock."""
+    server = Hazmon(data_dir=tmp_path_factory.mktemp("hazmon"), db_url=db_url, mqtt_url=mqtt_url,
+                    extra_env={"HAZMON_NOTIFIER": "off"})
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
 def api(hazmon: Hazmon) -> httpx.Client:
     client = hazmon.api()
     assert client.post("/api/v1/enterprises", json={"code": E, "name": "通知化工"}).status_code == 201
