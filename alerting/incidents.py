@@ -315,6 +315,18 @@ def render_html(d: Mapping[str, Any]) -> str:
     return "".join(parts)
 
 
+PDF_CELL_CHARS = 1500
+
+
+def _cell_text(value: Any) -> str:
+    """A table cell for the PDF: long texts are cut (with a mark), very long words broken."""
+    text = str(value)
+    if len(text) > PDF_CELL_CHARS:
+        text = text[:PDF_CELL_CHARS] + " …(see the HTML report)"
+    return " ".join(w if len(w) <= 60 else " ".join(w[i:i + 60] for i in range(0, len(w), 60))
+                    for w in text.split(" "))
+
+
 def render_pdf(d: Mapping[str, Any]) -> bytes:
     """The incident report as PDF (ReportLab; Chinese in the Adobe CID font STSong-Light,
     which PDF viewers supply, so nothing is embedded)."""
@@ -340,8 +352,12 @@ def render_pdf(d: Mapping[str, Any]) -> bytes:
     for heading, columns, rows in report_sections(d):
         story.append(Paragraph(escape(heading), h2))
         data = ([columns] if columns else []) + (rows or [["-"]])
-        cells = [[Paragraph(escape(str(v)), body) for v in row] for row in data]
-        table = Table(cells, repeatRows=1 if columns else 0, hAlign="LEFT")
+        cells = [[Paragraph(escape(_cell_text(v)), body) for v in row] for row in data]
+        # Fixed widths make long text wrap, and rows may split over pages: a long note must not
+        # overflow a page (LayoutError). The HTML export keeps every character.
+        width = (A4[0] - 30 * mm) / max(len(r) for r in data)
+        table = Table(cells, colWidths=[width] * max(len(r) for r in data),
+                      repeatRows=1 if columns else 0, hAlign="LEFT", splitInRow=1)
         table.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
                                    ("VALIGN", (0, 0), (-1, -1), "TOP")]
                                   + ([("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke)]
