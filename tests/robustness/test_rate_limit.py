@@ -7,7 +7,7 @@ The server fixture runs the default limit, 50 requests/s with bursts of 200 (api
 from __future__ import annotations
 
 import time
-from typing import Iterator
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -75,7 +75,7 @@ def test_the_admin_token_is_limited_apart_from_a_user_named_admin(hazmon: Hazmon
     assert admin.post("/api/v1/users", json={"name": "admin", "role": "viewer"}).status_code == 201
     named_admin = admin.post("/api/v1/users/admin/tokens", json={}).json()["token"]
     with hazmon.api(named_admin) as impostor:
-        ok, refused = burst(impostor)
+        _, refused = burst(impostor)
     assert refused is not None
     assert admin.get("/api/v1/me").status_code == 200
     admin.close()
