@@ -116,7 +116,7 @@ PARTITIONS = (
 
 # Known failures in routes of others, each reproduced by an xfail(strict) test below: left out of
 # the schemathesis runs until fixed (then the xfail turns into a failure: remove both).
-KNOWN_FAILURES = ("/api/v1/incidents/{incident_id}/export",)
+KNOWN_FAILURES: tuple[str, ...] = ()
 
 # The enterprise user's run names its own enterprise's things most of the time, so it gets past
 # the 404s to the logic behind them; the admin run fuzzes every path parameter.
@@ -224,12 +224,10 @@ def test_stream_refuses_or_streams_never_5xx(hazmon: Hazmon, world: dict[str, An
             assert set(r.json()) == {"detail"} and r.status_code in (403, 404, 422), r.text
 
 
-@pytest.mark.xfail(strict=True, reason="incidents PDF export: reportlab LayoutError/ValueError on long "
-                   "notes (owner: incidents); remove from KNOWN_FAILURES when this passes")
 def test_incident_pdf_export_with_a_long_note(hazmon: Hazmon, world: dict[str, Any]) -> None:
     """Found by schemathesis: an incident whose note is 4,000 characters (the maximum), one word
     or many, made GET /api/v1/incidents/{id}/export?format=pdf a 500 (reportlab: 'flowable
-    given negative availWidth' / LayoutError 'too large on page')."""
+    given negative availWidth' / LayoutError 'too large on page'); fixed in b6d1ad5."""
     with hazmon.api() as admin:
         ids = []
         for note in ("x" * 4000, ("word " * 800)[:4000]):
