@@ -11,7 +11,7 @@ Pure ASGI (no BaseHTTPMiddleware), outermost, so nothing buffers the body before
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 from starlette.responses import JSONResponse
 from starlette.routing import compile_path
