@@ -27,10 +27,13 @@ SECRET_KEYS = {"token", "password", "secret", "hmac_secret", "smtp_password"}
 
 
 def _scrub(value: Any) -> Any:
+    """Secrets masked; NUL (which PostgreSQL text cannot hold) shown as \\x00."""
     if isinstance(value, dict):
-        return {k: ("***" if k in SECRET_KEYS else _scrub(v)) for k, v in value.items()}
+        return {_scrub(k): ("***" if k in SECRET_KEYS else _scrub(v)) for k, v in value.items()}
     if isinstance(value, list):
         return [_scrub(v) for v in value[:100]]
+    if isinstance(value, str):
+        return value.replace("\x00", "\\x00")
     return value
 
 
@@ -56,10 +59,10 @@ class AuditMiddleware(BaseHTTPMiddleware):
         entry = {
             "actor": principal.name, "role": principal.role,
             "action": f"{request.method} {getattr(request.scope.get('route'), 'path', request.url.path)}",
-            "target": request.url.path, "status": response.status_code,
+            "target": _scrub(request.url.path), "status": response.status_code,
             "before": _scrub(getattr(request.state, "audit_before", None)), "after": after,
             "source_ip": request.client.host if request.client else None,
-            "user_agent": request.headers.get("user-agent", "")[:200],
+            "user_agent": _scrub(request.headers.get("user-agent", "")[:200]),
         }
         await run_in_threadpool(self._write, request, entry)
         return Response(content=body, status_code=response.status_code,

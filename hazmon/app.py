@@ -87,8 +87,19 @@ def start_broker(settings: Settings, stack: ExitStack,
 def write_runtime(settings: Settings, api_url: str, mqtt_url: str) -> Path:
     """Tell local tools (the simulator) where this server and its broker are."""
     path = settings.data_dir / "runtime.json"
-    path.write_text(json.dumps({"api_url": api_url, "mqtt_url": mqtt_url}) + "\n")
+    path.write_text(json.dumps({"api_url": api_url, "mqtt_url": redact_url(mqtt_url)}) + "\n")
     return path
+
+
+def redact_url(url: str) -> str:
+    """A URL fit for logs and files: the password (if any) replaced by ***."""
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if not parts.password:
+        return url
+    netloc = f"{parts.username}:***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc))
 
 
 def new_metrics_registry() -> CollectorRegistry:

@@ -34,6 +34,7 @@ def serve(settings: Settings, *, simulate: bool = False, api_only: bool = False,
 
     from api.app import create_app
     from api.deps import Services
+    from api.security import RateLimiter
     from hazmon.app import (admin_token, new_metrics_registry, pool_for_api, start_broker,
                             start_storage, write_runtime)
     from contextlib import ExitStack
@@ -60,7 +61,9 @@ def serve(settings: Settings, *, simulate: bool = False, api_only: bool = False,
         token, new = admin_token(settings)
         services = Services(pool=pool_for_api(db_url, stack), admin_token=token,
                             metrics_registry=registry, storage=storage, ingest=ingest,
-                            db_url=db_url, shelve_max_s=settings.shelve_max_s())
+                            db_url=db_url, shelve_max_s=settings.shelve_max_s(),
+                            rate_limiter=RateLimiter(settings.rate_limit_per_s,
+                                                     settings.rate_limit_burst))
         from hazmon.mqtt_auth import MqttIdentity
 
         services.extra["mqtt"] = MqttIdentity.from_settings(settings, broker)
@@ -130,7 +133,10 @@ def _exit_on_sigterm(signum: int, frame: object) -> None:
 def _announce(api_url: str, mqtt_url: str, timescale: bool, new_token: str | None,
               settings: Settings) -> None:
     print(f"hazmon console: {api_url}/   (API docs: {api_url}/docs)", flush=True)
-    print(f"MQTT broker:    {mqtt_url}   storage: {'TimescaleDB' if timescale else 'PostgreSQL'}",
+    from hazmon.app import redact_url
+
+    print(f"MQTT broker:    {redact_url(mqtt_url)}   "
+          f"storage: {'TimescaleDB' if timescale else 'PostgreSQL'}",
           flush=True)
     if new_token:
         print(f"admin token (shown once, kept in {settings.data_dir / 'admin_token'}): {new_token}",

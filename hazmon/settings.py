@@ -54,6 +54,10 @@ class Settings(BaseSettings):
         """Hazard source levels whose default priorities are raised."""
         return tuple(int(x) for x in self.priority_raise_levels.replace(" ", "").split(",") if x)
 
+    # API requests per second per token, and the burst allowed above it.
+    rate_limit_per_s: float = Field(default=50.0, gt=0)
+    rate_limit_burst: int = Field(default=200, ge=1)
+
     # Background services of the API-serving process (off: another process runs them).
     notifier: bool = True
     response: bool = True

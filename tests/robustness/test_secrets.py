@@ -136,8 +136,6 @@ def test_secrets_stay_out_of_logs_and_answers(hazmon: Hazmon, rec: Recorder) -> 
     assert not re.search(r"hzm_[A-Za-z0-9_-]{20,}", log), "a whole token-like string in the log"
 
 
-@pytest.mark.xfail(strict=True, reason="hazmon/cli.py _announce prints HAZMON_MQTT_URL with its "
-                                       "password (owner: cli); remove this mark when fixed")
 def test_mqtt_password_in_the_url_stays_out_of_the_log(hazmon: Hazmon, db_url: str, mqtt_url: str,
                                                        tmp_path_factory: pytest.TempPathFactory) -> None:
     """A broker URL with credentials (CONTRACT: mqtt://[user:password@]host:port): the server
