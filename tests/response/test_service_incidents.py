@@ -146,7 +146,7 @@ def pdf_strings(pdf: bytes) -> str:
     out = []
     for chunk in chunks:
         for lit in re.findall(rb"\(((?:\\.|[^\\)])*)\)", chunk, re.DOTALL):
-            raw = re.sub(rb"\\([0-7]{1,3})", lambda m: bytes([int(m.group(1), 8)]), lit)
+            raw = re.sub(rb"\\([0-7]{1,3})", lambda m: bytes([int(m.group(1), 8) & 0xFF]), lit)  # PDF: overflow ignored
             raw = re.sub(rb"\\(.)", rb"\1", raw)
             text = raw[2:] if raw.startswith(b"\xfe\xff") else raw
             out.append(text.decode("utf-16-be", "replace") if len(text) % 2 == 0 else "")
