@@ -207,6 +207,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     say(f"command: {command_line()}")
+    started, t0 = time.strftime("%Y-%m-%d %H:%M %Z"), time.monotonic()
     services = start_services(args.database_url, args.work_dir, args.keep)
     with services.stack:
         info = machine(services.db_url)
@@ -249,7 +250,8 @@ def main(argv: list[str] | None = None) -> int:
     s = {q: percentile(sql_ms, q) for q in (50, 95, 99)}
     met = "**met**" if p[95] <= TARGET_P95_MS else "**missed**"
     lines = [
-        f"Command: `{command_line()}`", "",
+        f"Command: `{command_line()}` (run {started}, took {(time.monotonic() - t0) / 60:.1f} min)",
+        "",
         f"Machine: {machine_line(info)}", "",
         (f"Data: {rows:,} readings ({args.points} points × one reading per {args.interval_s} s × "
          f"{args.hours} h ending now), written with binary COPY in arrival order (all points' "
