@@ -64,6 +64,29 @@ def _read_or_create(path: Path, make: str) -> str:
     return make
 
 
+def server_tuning(ram_bytes: int | None = None) -> str:
+    """PostgreSQL settings for an ingest-heavy server on this machine.
+
+    The unique index of ``readings`` leads with the point, so every point that reports touches
+    its own index leaf page: with 100,000 points that is ~800 MB of pages written all the time.
+    With PostgreSQL's default 128 MB (or our former 256 MB) of shared buffers those pages were
+    evicted and read back on every batch and storing readings ran at ~150,000/s; with the hot
+    pages in memory, ~390,000/s (benchmarks/bench_ingest.py). So: a quarter of the RAM
+    (between 128 MB and 4 GB; the memory is only used as it fills), and fewer checkpoints
+    (each one makes the next change of every page log the whole page). Extra options can be
+    added with ``HAZMON_EMBEDDED_PG_OPTIONS`` (e.g. ``-c shared_buffers=1GB``; later wins).
+    """
+    if ram_bytes is None:
+        try:
+            ram_bytes = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError):
+            ram_bytes = 2 << 30
+    shared_mb = max(128, min(4096, ram_bytes // 4 // (1 << 20)))
+    opts = f"-c shared_buffers={shared_mb}MB -c max_wal_size=4GB -c checkpoint_timeout=15min"
+    extra = os.environ.get("HAZMON_EMBEDDED_PG_OPTIONS", "").strip()
+    return f"{opts} {extra}" if extra else opts
+
+
 class EmbeddedPostgres:
     """A PostgreSQL cluster under ``data_dir/pg``, started and stopped with hazmon."""
 
@@ -148,7 +171,7 @@ class EmbeddedPostgres:
             self.port = int(saved) if saved.isdigit() and _port_free(int(saved)) else free_port()
         self.port_file.write_text(f"{self.port}\n")
         opts = (f"-c listen_addresses=127.0.0.1 -p {self.port} -c unix_socket_directories='' "
-                "-c max_connections=200 -c shared_buffers=256MB -c synchronous_commit=on")
+                f"-c max_connections=200 -c synchronous_commit=on {server_tuning()}")
         try:
             self._run(["pg_ctl", "-D", str(self.pgdata), "-w", "-t", "60", "-o", opts,
                        "-l", str(self.pgdata / "server.log"), "start"])

@@ -12,9 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 import psycopg
@@ -26,41 +24,19 @@ from alerting.persist import load_engine_state, save_checkpoint
 from alerting.seeding import engine_config
 from devices import gateways_repository
 from devices.registry import Registry, load_registry
-from hazmon.mqtt_auth import ingest_refusal
 from devices.repository import points_version
 from hazmon.db import connect, housekeeping
 from hazmon.errors import DatabaseUnavailable
 from hazmon.settings import Settings
 from ingest import repository as ingest_repo
-from ingest.decode import decode_readings, decode_status, parse_topic
+from ingest.batches import Batch, DecodeStage, Decoder, empty_columns
+from ingest.latest import LatestWriter
+from ingest.latest import repair as repair_latest
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import Inbound, Subscriber, enterprise_topics
 from ingest.writer import ReadingColumns, ReadingWriter
 
 log = logging.getLogger(__name__)
-
-MIN_TS_MS = 946_684_800_000  # 2000-01-01: anything older is a gateway clock fault
-
-
-@dataclass
-class Batch:
-    """Everything one transaction writes."""
-
-    items: list[Inbound]
-    readings: ReadingColumns
-    rejections: list[tuple[Any, ...]] = field(default_factory=list)
-    statuses: list[tuple[int, str, str, datetime]] = field(default_factory=list)
-
-
-def _clean(text: str | None) -> str | None:
-    """PostgreSQL text cannot hold NUL: show it instead of failing the batch."""
-    return None if text is None else text.replace("\x00", "\\x00")
-
-
-def _empty_columns() -> ReadingColumns:
-    return ReadingColumns(np.empty(0, np.int32), np.empty(0, np.int64),
-                          np.empty(0, np.float64), np.empty(0, np.int16))
-
 
 class IngestWorker:
     """Owns the engine and the write path; run() is the worker thread's body."""
@@ -88,17 +64,15 @@ class IngestWorker:
         self._last_stale = 0.0
         self._last_checkpoint = time.monotonic()
         self._last_housekeeping = time.monotonic()
-        self._retry_items: list[Inbound] = []
+        self._retry: Batch | None = None  # kept until committed: a failure retries it
         self._unrecorded: list[Transitions] = []
-        # MQTT identity checked again behind the broker: (closed enterprises, registered pairs).
-        self._gw_auth: tuple[frozenset[str], frozenset[tuple[str, str]]] = (frozenset(), frozenset())
         self._gw_version = -1
-        self._gw_loaded = 0.0
         self.raise_levels = settings.raise_levels()
-        # COMM: which gateway last sent each point (by point id), and which gateways are offline.
-        self._gateway_codes: dict[tuple[int, str], int] = {}
-        self._gw_of_point = np.full(1024, -1, np.int32)
-        self._offline: set[int] = set()
+        self.decoder = Decoder(settings, metrics)
+        self.stage = DecodeStage(self.decoder, subscriber, settings, db_url,
+                                 lambda: self.registry, self.stop_event)
+        self.latest = LatestWriter(db_url, timescale)
+        self._offline: set[int] = set()  # gateway codes (decoder.gateway_code) now offline
         self.ready = threading.Event()
 
     # -- registry -------------------------------------------------------------------------
@@ -139,7 +113,7 @@ class IngestWorker:
         version = points_version(conn)
         gw_version = gateways_repository.version(conn)
         if gw_version != self._gw_version:
-            self._gw_auth = gateways_repository.registered(conn)
+            self.decoder.gw_auth = gateways_repository.registered(conn)
             self._gw_version = gw_version
         conn.commit()
         if self.registry is None or version != self.registry.version:
@@ -207,22 +181,22 @@ class IngestWorker:
                           name=self.checkpoint_name)
         self._follow_enterprises()
         self._load_offline(conn)
+        repair_latest(conn)
         conn.commit()
         # A checkpoint from the start on: after any crash there is one to load and replay from.
         self.checkpoint(conn)
 
     def _step(self, conn: psycopg.Connection) -> None:
         self._periodic(conn)
-        items = self._retry_items or self.subscriber.take(
-            self.settings.ingest_batch_max_messages, wait_s=0.2,
-            linger_s=self.settings.ingest_flush_ms / 1000)
+        batch = self._retry or self.stage.next(timeout=0.2)
         self.metrics.queue_depth.set(len(self.subscriber.queue))
-        if not items:
+        if batch is None:
             return
-        self._retry_items = items  # kept until committed: a failure retries the same messages
+        self._retry = batch  # kept until committed: a failure retries the same messages
         now_ms = time.time_ns() // 1_000_000
         self._switch_registry(now_ms)
-        batch = self._decode(items, now_ms)
+        if batch.registry is not self.registry:  # decoded before the points changed
+            batch = self._retry = self._decode(batch.items, now_ms, conn)
         try:
             self._commit(conn, batch, now_ms)
         except (psycopg.OperationalError, DatabaseUnavailable):
@@ -230,23 +204,28 @@ class IngestWorker:
         except Exception as exc:  # noqa: BLE001
             # Something in the batch cannot be stored (a poison message): find it alone.
             conn.rollback()
-            log.warning("batch of %d messages failed (%s); storing them one by one", len(items), exc)
-            self._commit_each(conn, items, now_ms)
-        self._retry_items = []
-        self.subscriber.ack(items)
+            log.warning("batch of %d messages failed (%s); storing them one by one",
+                        len(batch.items), exc)
+            self._commit_each(conn, batch.items, now_ms)
+        self._retry = None
+        self.subscriber.ack(batch.items)
+
+    def _decode(self, items: list[Inbound], now_ms: int, conn: psycopg.Connection) -> Batch:
+        assert self.registry is not None
+        return self.decoder.decode(items, now_ms, self.registry, lambda: conn)
 
     def _commit_each(self, conn: psycopg.Connection, items: list[Inbound], now_ms: int) -> None:
         """Store messages one at a time; one that still fails is recorded as a rejection."""
         for item in items:
             try:
-                self._commit(conn, self._decode([item], now_ms), now_ms)
+                self._commit(conn, self._decode([item], now_ms, conn), now_ms)
             except (psycopg.OperationalError, DatabaseUnavailable):
                 raise
             except Exception as exc:  # noqa: BLE001
                 log.exception("message on %s could not be stored", item.topic)
                 conn.rollback()
-                batch = Batch(items=[item], readings=_empty_columns())
-                self._reject(batch, None, None, item.topic, None, "unstorable",
+                batch = Batch(items=[item], readings=empty_columns())
+                self.decoder.reject(batch, None, None, item.topic, None, "unstorable",
                              f"message could not be stored: {str(exc).strip()}",
                              item.payload[:200].decode("utf-8", "replace"))
                 ingest_repo.insert_rejections(conn, batch.rejections)
@@ -266,7 +245,7 @@ class IngestWorker:
         if now - self._last_stale >= 1.0 and self.engine is not None and self.registry is not None:
             self._last_stale = now
             self._switch_registry(time.time_ns() // 1_000_000)
-            stale = self.engine.check_stale(time.time_ns() // 1_000_000, self._comm_down())
+            stale = self.engine.check_stale(time.time_ns() // 1_000_000, self.decoder.comm_down(self.registry, self._offline))
             if len(stale):
                 # check_stale commits its own state: its transitions must be recorded even if
                 # the database is away now, so they wait here until a commit succeeds.
@@ -281,39 +260,9 @@ class IngestWorker:
                     self._poll_version(conn)
                 conn.commit()
 
-    def _comm_down(self) -> np.ndarray | None:
-        """Points whose gateway is offline: their STALE alarms are suppressed (COMM says it)."""
-        if not self._offline or self.registry is None:
-            return None
-        ids = self.registry.point_ids
-        known = ids < self._gw_of_point.size
-        gw = np.full(ids.size, -1, np.int32)
-        gw[known] = self._gw_of_point[ids[known]]
-        return np.isin(gw, np.fromiter(self._offline, np.int32))
-
-    def _gateway_code(self, enterprise_id: int, gateway: str) -> int:
-        key = (enterprise_id, gateway)
-        code = self._gateway_codes.get(key)
-        if code is None:
-            code = self._gateway_codes[key] = len(self._gateway_codes)
-        return code
-
-    def _note_gateway(self, enterprise: str, gateway: str, point_ids: np.ndarray) -> None:
-        """Remember which gateway sent these points (for COMM's suppression of STALE)."""
-        assert self.registry is not None
-        ent_id = self.registry.enterprises.get(enterprise)
-        if ent_id is None or not point_ids.size:
-            return
-        top = int(point_ids.max())
-        if top >= self._gw_of_point.size:
-            grown = np.full(max(top + 1, self._gw_of_point.size * 2), -1, np.int32)
-            grown[: self._gw_of_point.size] = self._gw_of_point
-            self._gw_of_point = grown
-        self._gw_of_point[point_ids] = self._gateway_code(ent_id, gateway)
-
     def _load_offline(self, conn: psycopg.Connection) -> None:
         for ent_id, gateway in conn.execute("SELECT enterprise_id, code FROM gateways WHERE status = 'offline'"):
-            self._offline.add(self._gateway_code(int(ent_id), gateway))
+            self._offline.add(self.decoder.gateway_code(int(ent_id), gateway))
 
     def checkpoint(self, conn: psycopg.Connection) -> None:
         """Save the engine state (restart safety; replay covers what came after)."""
@@ -321,77 +270,6 @@ class IngestWorker:
             save_checkpoint(conn, self.engine, self.registry, self.checkpoint_name)
             conn.commit()
         self._last_checkpoint = time.monotonic()
-
-    def _decode(self, items: list[Inbound], now_ms: int) -> Batch:
-        assert self.registry is not None
-        parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
-        batch = Batch(items=items, readings=_empty_columns())
-        max_ts = now_ms + self.settings.future_tolerance_s * 1000
-        for item in items:
-            topic = parse_topic(item.topic)
-            if topic is None:
-                self._reject(batch, None, None, item.topic, None, "bad_topic",
-                             "topic is not hazmon/v1/{enterprise}/{gateway}/readings|status", "")
-                continue
-            self.metrics.messages.labels(topic.kind).inc()
-            refusal = self._refusal(topic.enterprise, topic.gateway)
-            if refusal is not None:
-                self._reject(batch, topic.enterprise, topic.gateway, item.topic, None,
-                             "unregistered_gateway", refusal,
-                             item.payload[:200].decode("utf-8", "replace"))
-                continue
-            if topic.kind == "status":
-                self._decode_status(batch, item, topic.enterprise, topic.gateway)
-                continue
-            decoded = decode_readings(
-                item.payload, enterprise=topic.enterprise,
-                lookup=self.registry.tags.get(topic.enterprise), received_ms=item.received_ms,
-                min_ts_ms=MIN_TS_MS, max_ts_ms=max_ts,
-                max_payload=self.settings.max_payload_bytes,
-                max_readings=self.settings.max_readings_per_message)
-            for r in decoded.rejections:
-                self._reject(batch, topic.enterprise, topic.gateway, item.topic, r.tag, r.code,
-                             r.reason, r.excerpt)
-            if len(decoded):
-                parts.append((decoded.point, decoded.ts_ms, decoded.value, decoded.bad))
-                self._note_gateway(topic.enterprise, topic.gateway, decoded.point)
-        if parts:
-            batch.readings = ReadingColumns(
-                np.concatenate([p[0] for p in parts]).astype(np.int32),
-                np.concatenate([p[1] for p in parts]).astype(np.int64),
-                np.concatenate([p[2] for p in parts]).astype(np.float64),
-                np.concatenate([p[3] for p in parts]).astype(np.int16))
-        return batch
-
-    def _refusal(self, enterprise: str, gateway: str) -> str | None:
-        """Why this gateway's messages are refused; a refusal is checked once more against
-        fresh credentials (the broker may already know a gateway registered a moment ago)."""
-        refusal = ingest_refusal(self.settings.mqtt_auth, *self._gw_auth, enterprise, gateway)
-        if refusal is None or self._conn is None or time.monotonic() - self._gw_loaded < 0.1:
-            return refusal
-        self._gw_auth = gateways_repository.registered(self._conn)
-        self._gw_loaded = time.monotonic()
-        return ingest_refusal(self.settings.mqtt_auth, *self._gw_auth, enterprise, gateway)
-
-    def _decode_status(self, batch: Batch, item: Inbound, enterprise: str, gateway: str) -> None:
-        assert self.registry is not None
-        status = decode_status(item.payload)
-        ent_id = self.registry.enterprises.get(enterprise)
-        if status is None or ent_id is None:
-            code = "bad_status" if status is None else "unknown_enterprise"
-            reason = ("status payload must be 'online' or 'offline'" if status is None else
-                      f"enterprise {enterprise!r} is not registered; create it with POST /api/v1/enterprises")
-            self._reject(batch, enterprise, gateway, item.topic, None, code, reason,
-                         item.payload[:200].decode("utf-8", "replace"))
-            return
-        at = datetime.fromtimestamp(item.received_ms / 1000, UTC)
-        batch.statuses.append((ent_id, gateway, status, at))
-
-    def _reject(self, batch: Batch, enterprise: str | None, gateway: str | None, topic: str,
-                tag: str | None, code: str, reason: str, excerpt: str) -> None:
-        self.metrics.rejected.labels(code).inc()
-        batch.rejections.append(tuple(_clean(x) for x in
-                                      (enterprise, gateway, topic, tag, code, reason, excerpt)))
 
     def _commit(self, conn: psycopg.Connection, batch: Batch, now_ms: int) -> None:
         assert self.engine is not None and self.registry is not None
@@ -409,9 +287,10 @@ class IngestWorker:
         self._record(conn, judgement.transitions)
         conn.commit()
         for ent_id, gateway, status, _ in batch.statuses:
-            code = self._gateway_code(ent_id, gateway)
+            code = self.decoder.gateway_code(ent_id, gateway)
             (self._offline.add if status == "offline" else self._offline.discard)(code)
         self.engine.apply(judgement)
+        self.latest.offer(cols)
         self.metrics.write_seconds.observe(time.perf_counter() - t1)
         self._count(cols, stored, judgement.skipped_old)
 
@@ -471,8 +350,10 @@ class IngestService:
 
     def start(self) -> None:
         """Start consuming: the worker first (it loads the registry), then the broker client."""
+        self.worker.latest.start()
         self.thread.start()
         self.worker.ready.wait(30)
+        self.worker.stage.start()
         self.subscriber.start()
 
     def stop(self) -> None:
@@ -482,7 +363,9 @@ class IngestService:
         """
         self.worker.stop_event.set()
         self.thread.join(30)
+        self.worker.stage.join(5)
         self.subscriber.stop()
+        self.worker.latest.stop()
 
     @property
     def connected(self) -> bool:

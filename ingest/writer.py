@@ -1,24 +1,31 @@
 """Write columnar batches of readings with binary COPY, idempotently.
 
-A batch is COPied (binary, built straight from numpy) into a per-connection staging table, then
-moved with ``INSERT … ON CONFLICT DO NOTHING`` so a redelivered reading collapses into the one
-already stored. The newest reading per point is upserted into ``point_latest`` in the same
-transaction. The caller owns the transaction: readings, rejections and alarm changes of one
-batch commit together or not at all.
+A batch is COPied (binary, built straight from numpy) straight into ``readings``; when that
+meets a reading already stored (a redelivery), the batch goes through a per-connection staging
+table and ``INSERT … ON CONFLICT DO NOTHING`` instead, so the duplicate collapses into the one
+already stored. The caller owns the transaction: readings, rejections and alarm changes of one
+batch commit together or not at all. ``point_latest`` (the newest reading per point) is written
+by :class:`ingest.latest.LatestWriter` after the commit, off the critical path.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import time
+
 import numpy as np
 import psycopg
+import psycopg.errors
 
 from hazmon.db import DAY_MS, Partitions
 
 PG_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z, the zero of PostgreSQL's binary timestamps
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
 COPY_TRAILER = b"\xff\xff"
+_COPY_READINGS = "COPY readings (point_id, ts, value, quality) FROM STDIN (FORMAT BINARY)"
+# After a batch with an already stored reading, how long batches go through staging.
+STAGING_AFTER_DUPLICATE_S = 30.0
 
 _ROW = np.dtype([
     ("nfields", ">i2"),
@@ -76,6 +83,8 @@ class ReadingWriter:
         self.timescale = timescale
         self.partitions = Partitions()
         self._prepared: set[int] = set()  # ids of connections that have the staging tables
+        self._staging_until = 0.0  # monotonic time until which batches go through staging
+        self.fallbacks = 0  # batches whose direct COPY met an already stored reading
 
     def prepare(self, conn: psycopg.Connection) -> None:
         """Create the staging tables of this connection and learn the partitions."""
@@ -98,17 +107,50 @@ class ReadingWriter:
         self.partitions.known.clear()
 
     def write(self, conn: psycopg.Connection, cols: ReadingColumns) -> int:
-        """Store readings (inside the caller's transaction); return how many were new."""
+        """Store readings (inside the caller's transaction); return how many were new.
+
+        The fast path COPies straight into ``readings``: nothing to move afterwards, and on a
+        busy server it is about twice as fast as staging. A batch holding a reading that is
+        already stored (a redelivery after a restart, a gateway re-sending) makes that COPY
+        fail on the unique key; the savepoint undoes it and the batch goes through staging and
+        ``ON CONFLICT DO NOTHING``. Redeliveries come in bursts, so staging stays on for a
+        while after such a batch instead of paying for a failed COPY each time.
+        """
         if len(cols) == 0:
             return 0
         if not self.timescale:
             self._ensure_partitions(conn, cols.ts_ms)
+        buf = copy_buffer(cols)
         with conn.cursor() as cur:
-            with cur.copy("COPY readings_stage FROM STDIN (FORMAT BINARY)") as copy:
-                copy.write(copy_buffer(cols))
-            cur.execute("INSERT INTO readings SELECT * FROM readings_stage ON CONFLICT DO NOTHING")
-            stored = cur.rowcount
-            latest = newest_per_point(cols)
+            stored = -1
+            if time.monotonic() >= self._staging_until:
+                stored = self._copy_direct(conn, cur, buf, len(cols))
+            if stored < 0:
+                with cur.copy("COPY readings_stage FROM STDIN (FORMAT BINARY)") as copy:
+                    copy.write(buf)
+                cur.execute("INSERT INTO readings SELECT * FROM readings_stage ON CONFLICT DO NOTHING")
+                stored = cur.rowcount
+        return stored
+
+    def _copy_direct(self, conn: psycopg.Connection, cur: psycopg.Cursor, buf: bytes,
+                     n: int) -> int:
+        """COPY into ``readings``; -1 (and nothing written) when a reading is already stored."""
+        try:
+            with conn.transaction():  # a savepoint inside the caller's transaction
+                with cur.copy(_COPY_READINGS) as copy:
+                    copy.write(buf)
+        except psycopg.errors.UniqueViolation:
+            self._staging_until = time.monotonic() + STAGING_AFTER_DUPLICATE_S
+            self.fallbacks += 1
+            return -1
+        return n
+
+    def write_latest(self, conn: psycopg.Connection, cols: ReadingColumns) -> None:
+        """Upsert the newest of these readings per point into ``point_latest`` (newer wins)."""
+        if len(cols) == 0:
+            return
+        latest = newest_per_point(cols)
+        with conn.cursor() as cur:
             with cur.copy("COPY latest_stage FROM STDIN (FORMAT BINARY)") as copy:
                 copy.write(copy_buffer(latest))
             cur.execute(
@@ -119,7 +161,6 @@ class ReadingWriter:
                        received_at = now()
                    WHERE point_latest.ts < EXCLUDED.ts"""
             )
-        return stored
 
     def _ensure_partitions(self, conn: psycopg.Connection, ts_ms: np.ndarray) -> None:
         lo, hi = int(ts_ms.min()) // DAY_MS, int(ts_ms.max()) // DAY_MS

@@ -60,8 +60,10 @@ def test_readings_are_stored_and_latest_is_newest(api: httpx.Client, gw: Gateway
                 {"tag": "TT-1", "value": 21.0, "ts": _iso(t + 500).replace("+00:00", "Z")}], ts=t)
     items = wait_for(lambda: len(r := readings(api, "LT-1", t, t + 5000)) == 2 and r, what="2 readings")
     assert [i["value"] for i in items] == [3.5, 4.5]
-    latest = api.get(f"/api/v1/enterprises/{E}/points/LT-1").json()["latest"]
-    assert latest["value"] == 4.5 and latest["quality"] == "good"
+    # "latest" follows the stored readings within a moment (ingest.latest.LatestWriter)
+    latest = wait_for(lambda: (l := api.get(f"/api/v1/enterprises/{E}/points/LT-1").json()["latest"])
+                      and l["value"] == 4.5 and l, what="latest = the newest reading")
+    assert latest["quality"] == "good"
     # an older reading arriving later does not replace "latest"
     gw.publish([{"tag": "LT-1", "value": 1.0, "ts": t - 1000}])
     wait_for(lambda: len(readings(api, "LT-1", t - 2000, t + 5000)) == 3, what="late reading stored")

@@ -64,3 +64,14 @@ def test_embedded_default_starts_serves_and_reuses_data(tmp_path: Path) -> None:
         assert "KEEP" in codes
     finally:
         stop(proc)
+
+
+def test_server_tuning_sizes_shared_buffers_from_ram(monkeypatch: pytest.MonkeyPatch) -> None:
+    from hazmon.embedded import server_tuning
+
+    monkeypatch.delenv("HAZMON_EMBEDDED_PG_OPTIONS", raising=False)
+    assert "shared_buffers=1024MB" in server_tuning(4 << 30)        # a quarter of the RAM
+    assert "shared_buffers=4096MB" in server_tuning(64 << 30)       # at most 4 GB
+    assert "shared_buffers=128MB" in server_tuning(256 << 20)       # at least 128 MB
+    monkeypatch.setenv("HAZMON_EMBEDDED_PG_OPTIONS", "-c shared_buffers=300MB")
+    assert server_tuning(4 << 30).endswith("-c shared_buffers=300MB")  # later wins

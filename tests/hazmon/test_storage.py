@@ -39,6 +39,8 @@ def test_readings_unique_on_point_and_ts(conn: psycopg.Connection) -> None:
     conn.commit()
     rows = conn.execute("SELECT value, quality FROM readings WHERE point_id = %s ORDER BY ts", (pid,)).fetchall()
     assert rows == [(1.0, 0), (3.0, 1)]
+    writer.write_latest(conn, cols)
+    conn.commit()
     latest = conn.execute("SELECT value FROM point_latest WHERE point_id = %s", (pid,)).fetchone()
     assert latest == (3.0,)
 
