@@ -23,6 +23,7 @@ log = logging.getLogger(__name__)
 
 MIGRATION_LOCK = 0x68617A6D  # "hazm"
 DAY_MS = 86_400_000
+ROLLUP_TABLE = "readings_rollup_1m"  # plain PostgreSQL's 1-minute summaries (ingest.rollup)
 
 
 @dataclass(frozen=True)
@@ -140,6 +141,55 @@ def _aggregates_step(conn: psycopg.Connection) -> None:
         )
 
 
+def _rollup_step(conn: psycopg.Connection) -> None:
+    """Trend queries read 1-minute summaries instead of every raw reading (``ingest.rollup``).
+
+    TimescaleDB: ``readings_1m`` answers in real time (materialized minutes plus raw readings
+    past its watermark), so a trend includes the last minutes. Plain PostgreSQL: a rollup
+    table, partitioned by day like ``readings`` so that retention drops it the same way,
+    refreshed from ``rollup_pending`` markers that ingest commits with the readings; a BRIN
+    index on ``readings.ts`` lets the refresher read the last minute of every point without
+    scanning the whole day (the unique index leads with the point). Readings stored before
+    this step get partitions and markers: the refresher summarises them in the background
+    while queries keep reading them raw. Apache-only TimescaleDB has neither: raw path.
+    """
+    if storage_info(conn).timescale:
+        if conn.execute("SELECT to_regclass('readings_1m')").fetchone() != (None,):
+            conn.execute(
+                "ALTER MATERIALIZED VIEW readings_1m SET (timescaledb.materialized_only = false)")
+        return
+    conn.execute(
+        f"""CREATE TABLE {ROLLUP_TABLE} (
+               point_id integer NOT NULL,
+               bucket   timestamptz NOT NULL,
+               n        bigint NOT NULL,
+               sum      double precision NOT NULL,
+               min      double precision NOT NULL,
+               max      double precision NOT NULL,
+               PRIMARY KEY (point_id, bucket)
+           ) PARTITION BY RANGE (bucket)"""
+    )
+    conn.execute(
+        """CREATE TABLE rollup_pending (
+               id       bigserial PRIMARY KEY,
+               point_id integer,            -- NULL: every point
+               lo       timestamptz NOT NULL,  -- readings in [lo, hi] may be missing from the rollup
+               hi       timestamptz NOT NULL)"""
+    )
+    conn.execute("CREATE INDEX readings_ts_brin ON readings USING brin (ts) "
+                 "WITH (pages_per_range = 512, autosummarize = on)")
+    parts = Partitions()
+    parts.load(conn)
+    Partitions(ROLLUP_TABLE).ensure_days(conn, sorted(parts.known))
+    for day in sorted(parts.known):
+        start = date(1970, 1, 1) + timedelta(days=day)
+        if conn.execute(f"SELECT 1 FROM {partition_name(start)} LIMIT 1").fetchone():
+            conn.execute(
+                "INSERT INTO rollup_pending (point_id, lo, hi) "
+                "VALUES (NULL, %s, %s::timestamptz + interval '1 day' - interval '1 microsecond')",
+                (datetime(start.year, start.month, start.day, tzinfo=UTC),) * 2)
+
+
 def _sql_step(name: str) -> Callable[[psycopg.Connection], None]:
     def run(conn: psycopg.Connection) -> None:
         sql = resources.files("hazmon.migrations").joinpath(name).read_text(encoding="utf-8")
@@ -153,6 +203,7 @@ _PYTHON_STEPS: list[tuple[int, str, Callable[[psycopg.Connection], None]]] = [
     (2, "timescaledb extension when available", _timescale_step),
     (3, "readings table", _readings_step),
     (5, "continuous aggregates (TimescaleDB)", _aggregates_step),
+    (13, "1-minute readings rollup", _rollup_step),
 ]
 
 
@@ -209,27 +260,36 @@ def storage_info(conn: psycopg.Connection) -> StorageInfo:
     return StorageInfo(timescale=row is not None, timescale_version=row[0] if row else None)
 
 
-def partition_name(day: date) -> str:
-    """Name of the daily partition that holds ``day`` (UTC)."""
-    return f"readings_p{day:%Y%m%d}"
+def partition_name(day: date, table: str = "readings") -> str:
+    """Name of the daily partition of ``table`` that holds ``day`` (UTC)."""
+    return f"{table}_p{day:%Y%m%d}"
 
 
 class Partitions:
-    """Daily range partitions of ``readings`` on plain PostgreSQL, created ahead and on demand."""
+    """Daily range partitions of ``readings`` (or the rollup) on plain PostgreSQL, created ahead
+    and on demand.
 
-    def __init__(self) -> None:
+    A partition of ``readings`` brings the rollup's partition of the same day along, in the same
+    transaction: the rollup refresher then never needs to create one (which would lock the
+    rollup against trend queries) and retention drops both alike.
+    """
+
+    def __init__(self, table: str = "readings") -> None:
+        self.table = table
         self.known: set[int] = set()  # day numbers since the epoch
+        self._mirror: bool | None = None  # readings only: does the rollup table exist?
 
     def load(self, conn: psycopg.Connection) -> None:
         """Learn which partitions exist."""
         rows = conn.execute(
             """SELECT c.relname FROM pg_inherits i
                JOIN pg_class c ON c.oid = i.inhrelid
-               JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = 'readings'"""
+               JOIN pg_class p ON p.oid = i.inhparent WHERE p.relname = %s""", (self.table,)
         ).fetchall()
+        prefix = f"{self.table}_p"
         for (name,) in rows:
-            if name.startswith("readings_p") and name[10:].isdigit():
-                d = datetime.strptime(name[10:], "%Y%m%d").date()
+            if name.startswith(prefix) and name[len(prefix):].isdigit():
+                d = datetime.strptime(name[len(prefix):], "%Y%m%d").date()
                 self.known.add((d - date(1970, 1, 1)).days)
 
     def ensure_days(self, conn: psycopg.Connection, days: list[int]) -> None:
@@ -238,14 +298,19 @@ class Partitions:
             if day in self.known:
                 continue
             start = date(1970, 1, 1) + timedelta(days=day)
-            end = start + timedelta(days=1)
             with conn.transaction():
-                conn.execute(
-                    f"CREATE TABLE IF NOT EXISTS {partition_name(start)} PARTITION OF readings "
-                    f"FOR VALUES FROM ('{start.isoformat()} 00:00:00+00') "
-                    f"TO ('{end.isoformat()} 00:00:00+00')"
-                )
+                _create_partition(conn, self.table, start)
+                if self._mirrors(conn):
+                    _create_partition(conn, ROLLUP_TABLE, start)
             self.known.add(day)
+
+    def _mirrors(self, conn: psycopg.Connection) -> bool:
+        if self.table != "readings":
+            return False
+        if self._mirror is None:
+            row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (ROLLUP_TABLE,)).fetchone()
+            self._mirror = bool(row and row[0])
+        return self._mirror
 
     def ensure_ahead(self, conn: psycopg.Connection, now: datetime, ahead_days: int) -> None:
         """Create today's partition and ``ahead_days`` more."""
@@ -258,12 +323,22 @@ class Partitions:
         cutoff = (now.astimezone(UTC).date() - date(1970, 1, 1)).days - keep_days
         dropped = []
         for day in sorted(d for d in self.known if d < cutoff):
-            name = partition_name(date(1970, 1, 1) + timedelta(days=day))
+            name = partition_name(date(1970, 1, 1) + timedelta(days=day), self.table)
             with conn.transaction():
                 conn.execute(f"DROP TABLE IF EXISTS {name}")
             self.known.discard(day)
             dropped.append(name)
+        if self._mirrors(conn):  # the rollup's days go with the raw readings'
+            dropped += Partitions(ROLLUP_TABLE).drop_older_than(conn, now, keep_days)
         return dropped
+
+
+def _create_partition(conn: psycopg.Connection, table: str, start: date) -> None:
+    end = start + timedelta(days=1)
+    conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {partition_name(start, table)} PARTITION OF {table} "
+        f"FOR VALUES FROM ('{start.isoformat()} 00:00:00+00') TO ('{end.isoformat()} 00:00:00+00')"
+    )
 
 
 def apply_retention(conn: psycopg.Connection, info: StorageInfo, keep_days: int) -> None:
