@@ -65,6 +65,8 @@ class Settings(BaseSettings):
     # Storage policy.
     retention_days: int = Field(default=400, ge=30)  # regulation: at least 30 days
     partitions_ahead_days: int = 3
+    # How often ingest folds new readings into the 1-minute rollup (plain PostgreSQL).
+    rollup_refresh_s: float = Field(default=30.0, gt=0)
 
 
 def load_settings(**overrides: object) -> Settings:

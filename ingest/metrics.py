@@ -41,6 +41,14 @@ class IngestMetrics:
             "Enterprises whose topics this shard subscribes to", registry=registry)
         self.broker_connected = Gauge("hazmon_broker_connected", "1 when connected to the broker",
                                       registry=registry)
+        self.rollup_refresh_seconds = Histogram(
+            "hazmon_rollup_refresh_seconds", "Time of one refresh pass of the 1-minute rollup",
+            buckets=(.01, .05, .1, .25, .5, 1, 2.5, 5, 10, 30, 60), registry=registry)
+        self.rollup_minutes = Counter("hazmon_rollup_minutes_written_total",
+                                      "Point-minutes written (new or changed) into the rollup",
+                                      registry=registry)
+        self.rollup_errors = Counter("hazmon_rollup_refresh_errors_total",
+                                     "Failed rollup refresh passes (retried)", registry=registry)
         self.alarm_changes = Counter("hazmon_alarm_transitions_total",
                                      "Alarm condition transitions, by condition, priority and direction",
                                      ["condition", "priority", "direction"], registry=registry)

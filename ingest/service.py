@@ -29,6 +29,7 @@ from hazmon.db import connect, housekeeping
 from hazmon.errors import DatabaseUnavailable
 from hazmon.settings import Settings
 from ingest import repository as ingest_repo
+from ingest import rollup
 from ingest.batches import Batch, DecodeStage, Decoder, empty_columns
 from ingest.latest import LatestWriter
 from ingest.latest import repair as repair_latest
@@ -346,6 +347,8 @@ class IngestService:
                  shard: tuple[int, int] | None = None) -> None:
         self.subscriber = subscriber
         self.worker = IngestWorker(settings, db_url, subscriber, metrics, timescale, shard)
+        self.refresher = rollup.Refresher(db_url, interval_s=settings.rollup_refresh_s,
+                                          metrics=metrics)
         self.thread = threading.Thread(target=self.worker.run, name="hazmon-ingest", daemon=True)
 
     def start(self) -> None:
@@ -355,6 +358,7 @@ class IngestService:
         self.worker.ready.wait(30)
         self.worker.stage.start()
         self.subscriber.start()
+        self.refresher.start()
 
     def stop(self) -> None:
         """Let the worker finish (commit and ack) its batch, then leave the broker.
@@ -366,6 +370,7 @@ class IngestService:
         self.worker.stage.join(5)
         self.subscriber.stop()
         self.worker.latest.stop()
+        self.refresher.stop()
 
     @property
     def connected(self) -> bool:

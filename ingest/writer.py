@@ -19,6 +19,7 @@ import psycopg
 import psycopg.errors
 
 from hazmon.db import DAY_MS, Partitions
+from ingest import rollup
 
 PG_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z, the zero of PostgreSQL's binary timestamps
 COPY_HEADER = b"PGCOPY\n\xff\r\n\x00" + b"\x00\x00\x00\x00" + b"\x00\x00\x00\x00"
@@ -130,6 +131,8 @@ class ReadingWriter:
                     copy.write(buf)
                 cur.execute("INSERT INTO readings SELECT * FROM readings_stage ON CONFLICT DO NOTHING")
                 stored = cur.rowcount
+            if stored and not self.timescale:  # TimescaleDB's readings_1m tracks its own
+                rollup.mark(cur, cols)
         return stored
 
     def _copy_direct(self, conn: psycopg.Connection, cur: psycopg.Cursor, buf: bytes,
