@@ -7,8 +7,15 @@ Starts PostgreSQL (embedded in a temporary directory, or a fresh database on
 through the API, then writes ``--points`` × one reading per ``--interval-s`` over
 ``--hours`` hours ending now straight into ``readings`` with binary COPY (the buffer
 ``ingest.writer.copy_buffer`` builds), in arrival order (every point's reading of a second,
-then the next second), as ingest would have stored them. After ``VACUUM (ANALYZE)`` (what
-autovacuum does to day-old data) it times ``--requests`` requests of
+then the next second), as ingest would have stored them. The COPY bypasses ingest, so the
+1-minute rollup (``ingest.rollup``, plain PostgreSQL) is then built the way a database
+upgraded to it is: one marker over the loaded readings and ``rollup.refresh`` (timed and
+reported). One more pass is timed over the last minute of every point, what the refresher
+does every 30 s in production, and the last minute is marked pending again: queries meet
+a realistic unrefreshed tail, read raw. hazmon's own refresher is held off
+(``HAZMON_ROLLUP_REFRESH_S``) so that it does not take the markers meant for these timings.
+After ``VACUUM (ANALYZE)`` (what autovacuum does to day-old data) it times ``--requests``
+requests of
 
     GET /api/v1/enterprises/QRY/points/{tag}/readings?start=<now-24h>&end=<now>&bucket=60
 
@@ -25,6 +32,7 @@ import random
 import sys
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -45,7 +53,8 @@ from benchmarks.common import (
     write_section,
 )
 from hazmon.db import DAY_MS, Partitions
-from ingest.repository import bucketed_readings
+from ingest import rollup
+from ingest.repository import bucketed_query, bucketed_raw, bucketed_readings
 from ingest.writer import ReadingColumns, copy_buffer
 from tests.support import Hazmon
 
@@ -161,25 +170,64 @@ def time_http(hz: Hazmon, tags: list[str], start: str, end: str, n: int,
 
 
 def time_sql(db_url: str, ids: np.ndarray, start: datetime, end: datetime, n: int,
-             seed: int) -> tuple[list[float], str]:
-    """Milliseconds per query through ingest.repository.bucketed_readings, and one plan."""
+             seed: int, query: Callable[..., object] = bucketed_readings) -> tuple[list[float], str]:
+    """Milliseconds per query through ``query`` (ingest.repository.bucketed_readings), and the
+    plan of the statement it runs."""
     rnd = random.Random(seed)
     out = []
     with psycopg.connect(db_url) as conn:
         for i in range(n + 5):
             pid = int(rnd.choice(list(ids)))
             t = time.perf_counter()
-            bucketed_readings(conn, pid, start, end, 60, 100_000)
+            query(conn, pid, start, end, 60, 100_000)
             conn.commit()
             if i >= 5:
                 out.append((time.perf_counter() - t) * 1000)
-        plan = "\n".join(r[0] for r in conn.execute(
-            """EXPLAIN (ANALYZE, BUFFERS, COSTS OFF)
-               SELECT date_bin(make_interval(secs => 60), ts, timestamptz '1970-01-01 00:00:00+00') AS ts,
-                      min(value), max(value), avg(value), count(*)
-               FROM readings WHERE point_id = %s AND ts >= %s AND ts < %s GROUP BY 1 ORDER BY 1""",
-            (int(ids[len(ids) // 2]), start, end)))
+        plan = ""
+        if query is bucketed_readings:
+            sql, params = bucketed_query(conn, int(ids[len(ids) // 2]), start, end, 60, 100_000)
+            plan = "\n".join(r[0] for r in conn.execute(
+                "EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + sql, params))  # type: ignore[arg-type]
     return out, plan
+
+
+def build_rollup(db_url: str, t0_ms: int, end_ms: int) -> dict[str, float]:
+    """Build the rollup of the loaded readings as the refresher would, leaving the last minute
+    pending; the seconds of the first fill and of one steady-state pass, and the rows."""
+    tail_ms = end_ms - 60_000
+    out: dict[str, float] = {}
+    with psycopg.connect(db_url) as conn:
+        if conn.execute("SELECT to_regclass('rollup_pending')").fetchone() == (None,):
+            conn.commit()
+            return out  # TimescaleDB: its continuous aggregate, refreshed by its own policy
+        mark = "INSERT INTO rollup_pending (point_id, lo, hi) VALUES (NULL, %s, %s)"
+        conn.execute(mark, (_ms(t0_ms), _ms(tail_ms - 1)))
+        conn.commit()
+        t = time.monotonic()
+        out["fill_minutes"] = rollup.refresh(conn)
+        out["fill_s"] = time.monotonic() - t
+        conn.execute(mark, (_ms(tail_ms), _ms(end_ms - 1)))
+        conn.commit()
+        t = time.monotonic()
+        out["pass_minutes"] = rollup.refresh(conn)
+        out["pass_s"] = time.monotonic() - t
+        conn.execute("DELETE FROM readings_rollup_1m WHERE bucket >= %s", (_ms(tail_ms),))
+        conn.execute(mark, (_ms(tail_ms), _ms(end_ms - 1)))  # the unrefreshed tail
+        conn.commit()
+    return out
+
+
+def rollup_bytes(db_url: str) -> int:
+    """Bytes of the rollup over all its partitions (0 without one)."""
+    with psycopg.connect(db_url) as conn:
+        row = conn.execute(
+            """SELECT coalesce(sum(pg_total_relation_size(i.inhrelid)), 0) FROM pg_inherits i
+               WHERE i.inhparent = to_regclass('readings_rollup_1m')""").fetchone()
+    return int(row[0]) if row else 0
+
+
+def _ms(ms: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(milliseconds=ms)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -193,6 +241,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--interval-s", type=int, default=1, help="seconds between a point's readings")
     p.add_argument("--workers", type=int, default=2, help="parallel COPY connections")
     p.add_argument("--requests", type=int, default=200)
+    p.add_argument("--raw-requests", type=int, default=0,
+                   help="also time the SQL straight from raw readings this many times "
+                   "(the query before the rollup)")
     p.add_argument("--no-vacuum", action="store_true", help="query right after the load")
     p.add_argument("--pg-sql", action="append", default=[], metavar="SQL",
                    help="run this SQL after hazmon's migrations, before the load (to measure a "
@@ -213,7 +264,7 @@ def main(argv: list[str] | None = None) -> int:
         info = machine(services.db_url)
         say(f"machine: {machine_line(info)}")
         hz = Hazmon(data_dir=services.work / "hazmon", db_url=services.db_url,
-                    mqtt_url=services.mqtt_url)
+                    mqtt_url=services.mqtt_url, extra_env={"HAZMON_ROLLUP_REFRESH_S": "86400"})
         hz.data_dir.mkdir(parents=True, exist_ok=True)
         hz.start(timeout=120)
         try:
@@ -230,24 +281,44 @@ def main(argv: list[str] | None = None) -> int:
             rows, load_s = load(services.db_url, ids, end_ms, args.hours, args.interval_s,
                                 args.workers)
             say(f"loaded {rows:,} readings in {load_s:.0f} s ({rows / load_s:,.0f}/s)")
+            t0_ms = end_ms - int(args.hours * 3600 / args.interval_s) * args.interval_s * 1000
+            roll = build_rollup(services.db_url, t0_ms, end_ms)
+            if roll:
+                say(f"rollup: first fill {roll['fill_minutes']:,.0f} point-minutes in "
+                    f"{roll['fill_s']:.1f} s; a pass over the last minute of every point "
+                    f"{roll['pass_s'] * 1000:.0f} ms; last minute left pending")
             vacuum_s = 0.0
             if not args.no_vacuum:
                 t = time.monotonic()
                 with psycopg.connect(services.db_url, autocommit=True) as conn:
                     conn.execute("VACUUM (ANALYZE) readings")
+                    if roll:
+                        conn.execute("VACUUM (ANALYZE) readings_rollup_1m")
                 vacuum_s = time.monotonic() - t
-                say(f"VACUUM (ANALYZE) readings: {vacuum_s:.0f} s")
+                say(f"VACUUM (ANALYZE): {vacuum_s:.0f} s")
             size = readings_size(services.db_url)
+            roll_bytes = rollup_bytes(services.db_url)
             end = datetime.fromtimestamp(end_ms / 1000, UTC)
             start = end - timedelta(hours=24)
             tags = [tag_of(i) for i in range(args.points)]
             http_ms, buckets = time_http(hz, tags, _iso(start), _iso(end), args.requests, 1)
             sql_ms, plan = time_sql(services.db_url, ids, start, end, args.requests, 2)
+            raw_ms = (time_sql(services.db_url, ids, start, end, args.raw_requests, 3,
+                               bucketed_raw)[0] if args.raw_requests else [])
         finally:
             hz.stop()
     per_point = int(24 * 3600 / args.interval_s)
     p = {q: percentile(http_ms, q) for q in (50, 95, 99)}
     s = {q: percentile(sql_ms, q) for q in (50, 95, 99)}
+    r = {q: percentile(raw_ms, q) for q in (50, 95, 99)} if raw_ms else {}
+    rollup_text = (
+        f"1-minute rollup built as for a database upgraded to it: one marker over the loaded "
+        f"readings, then `ingest.rollup.refresh`: {roll['fill_minutes']:,.0f} point-minutes in "
+        f"{roll['fill_s']:.1f} s; one refresh pass over the last minute of all {args.points} "
+        f"points (what the refresher does every 30 s) {roll['pass_s'] * 1000:.0f} ms; the last "
+        f"minute then left pending, read raw by the queries. The rollup takes "
+        f"{roll_bytes / 2**20:,.0f} MiB ({roll_bytes / max(rows, 1):.1f} bytes per reading). "
+        if roll else "")
     met = "**met**" if p[95] <= TARGET_P95_MS else "**missed**"
     lines = [
         f"Command: `{command_line()}` (run {started}, took {(time.monotonic() - t0) / 60:.1f} min)",
@@ -258,6 +329,7 @@ def main(argv: list[str] | None = None) -> int:
          f"readings of one second, then the next) at {rows / load_s:,.0f} readings/s "
          f"({args.workers} connections), then `VACUUM (ANALYZE)`"
          + (" (skipped)" if args.no_vacuum else f" ({vacuum_s:.0f} s)") + ". "
+         + rollup_text
          + (f"Schema changed for this run: `{' ; '.join(args.pg_sql)}`. " if args.pg_sql else "")
          + "Plain PostgreSQL, daily partitions, UNIQUE (point_id, ts): "
          f"{size['bytes_per_reading']:.1f} bytes per reading ({size['heap_per_reading']:.1f} table + "
@@ -271,7 +343,9 @@ def main(argv: list[str] | None = None) -> int:
         (f"| HTTP, end to end | {p[50]:.1f} ms | {p[95]:.1f} ms | {p[99]:.1f} ms | "
          f"p95 ≤ 50 ms: {met} |"),
         (f"| SQL alone (`ingest.repository.bucketed_readings`) | {s[50]:.1f} ms | "
-         f"{s[95]:.1f} ms | {s[99]:.1f} ms | |"), "",
+         f"{s[95]:.1f} ms | {s[99]:.1f} ms | |"),
+        *([(f"| SQL from raw readings only (`bucketed_raw`, {len(raw_ms)} queries) | "
+            f"{r[50]:.1f} ms | {r[95]:.1f} ms | {r[99]:.1f} ms | |")] if raw_ms else []), "",
         "Plan of one query:", "", "```", plan, "```",
     ]
     say("\n".join(lines))
