@@ -38,7 +38,7 @@ _REDUCE_ABOVE = 2_000_000
 class LatestWriter:
     """Collects committed readings and upserts the newest per point into ``point_latest``."""
 
-    def __init__(self, db_url: str, timescale: bool, interval_s: float = 0.5) -> None:
+    def __init__(self, db_url: str, timescale: bool, interval_s: float = 1.0) -> None:
         self.db_url = db_url
         self.interval_s = interval_s
         self.writer = ReadingWriter(timescale)
