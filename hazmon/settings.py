@@ -25,6 +25,13 @@ class Settings(BaseSettings):
     ingest_batch_max_messages: int = 2000
     ingest_flush_ms: int = 50
     ingest_queue_max: int = 20000
+    # Large batches are stored over two connections at once (two PostgreSQL backends, two cores):
+    # the odd points' readings on a second connection that commits first. 1 turns that off.
+    ingest_write_connections: int = Field(default=2, ge=1, le=2)
+    ingest_split_min_readings: int = Field(default=20000, ge=1)
+    # How often the newest reading per point (a point's "latest") is written from committed
+    # batches: it trails the stored readings by about this much.
+    latest_interval_s: float = Field(default=2.0, gt=0, le=60)
     max_payload_bytes: int = 256 * 1024
     max_readings_per_message: int = 10000
     future_tolerance_s: int = 3600
@@ -66,7 +73,7 @@ class Settings(BaseSettings):
     retention_days: int = Field(default=400, ge=30)  # regulation: at least 30 days
     partitions_ahead_days: int = 3
     # How often ingest folds new readings into the 1-minute rollup (plain PostgreSQL).
-    rollup_refresh_s: float = Field(default=30.0, gt=0)
+    rollup_refresh_s: float = Field(default=60.0, gt=0)
 
 
 def load_settings(**overrides: object) -> Settings:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from concurrent.futures import wait
 from datetime import UTC, datetime
 
 import numpy as np
@@ -35,7 +36,7 @@ from ingest.latest import LatestWriter
 from ingest.latest import repair as repair_latest
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import Inbound, Subscriber, enterprise_topics
-from ingest.writer import ReadingColumns, ReadingWriter
+from ingest.writer import ReadingColumns, ReadingWriter, SideWriter, split_by_parity
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +73,9 @@ class IngestWorker:
         self.decoder = Decoder(settings, metrics)
         self.stage = DecodeStage(self.decoder, subscriber, settings, db_url,
                                  lambda: self.registry, self.stop_event)
-        self.latest = LatestWriter(db_url, timescale)
+        self.latest = LatestWriter(db_url, timescale, interval_s=settings.latest_interval_s)
+        self.side = (SideWriter(db_url, timescale)
+                     if settings.ingest_write_connections > 1 else None)
         self._offline: set[int] = set()  # gateway codes (decoder.gateway_code) now offline
         self.ready = threading.Event()
 
@@ -172,6 +175,8 @@ class IngestWorker:
                 pass
         self._conn = None
         self.writer.reset()
+        if self.side is not None:
+            self.side.drop()  # idle: _commit always waits for it
 
     def _start_engine(self, conn: psycopg.Connection) -> None:
         now_ms = time.time_ns() // 1_000_000
@@ -280,12 +285,24 @@ class IngestWorker:
         judgement = self.engine.judge(idx, cols.ts_ms, cols.value, cols.quality.astype(bool), now_ms)
         self.metrics.engine_seconds.observe(time.perf_counter() - t0)
         t1 = time.perf_counter()
-        stored = self.writer.write(conn, cols)
-        ingest_repo.insert_rejections(conn, batch.rejections)
-        for ent_id, gateway, status, at in batch.statuses:
-            ingest_repo.set_gateway_status(conn, ent_id, gateway, status, at)
-            self._record_comm(conn, ent_id, gateway, status == "offline", at)
-        self._record(conn, judgement.transitions)
+        side = None
+        mine = cols
+        if self.side is not None and len(cols) >= self.settings.ingest_split_min_readings:
+            mine, theirs = split_by_parity(cols)
+            side = self.side.submit(theirs)  # commits before this transaction does
+        try:
+            stored = self.writer.write(conn, mine)
+            ingest_repo.insert_rejections(conn, batch.rejections)
+            for ent_id, gateway, status, at in batch.statuses:
+                ingest_repo.set_gateway_status(conn, ent_id, gateway, status, at)
+                self._record_comm(conn, ent_id, gateway, status == "offline", at)
+            self._record(conn, judgement.transitions)
+        except BaseException:
+            if side is not None:
+                wait([side])  # never leave it running into the retry
+            raise
+        if side is not None:
+            stored += side.result()  # its failure fails the batch: nothing here is committed
         conn.commit()
         for ent_id, gateway, status, _ in batch.statuses:
             code = self.decoder.gateway_code(ent_id, gateway)
@@ -370,6 +387,8 @@ class IngestService:
         self.worker.stage.join(5)
         self.subscriber.stop()
         self.worker.latest.stop()
+        if self.worker.side is not None:
+            self.worker.side.close()
         self.refresher.stop()
 
     @property

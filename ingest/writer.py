@@ -13,12 +13,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import numpy as np
 import psycopg
 import psycopg.errors
 
-from hazmon.db import DAY_MS, Partitions
+from hazmon.db import DAY_MS, Partitions, connect
 from ingest import rollup
 
 PG_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z, the zero of PostgreSQL's binary timestamps
@@ -171,3 +172,60 @@ class ReadingWriter:
             return
         days = np.unique(ts_ms // DAY_MS).tolist()
         self.partitions.ensure_days(conn, [int(d) for d in days])
+
+
+def split_by_parity(cols: ReadingColumns) -> tuple[ReadingColumns, ReadingColumns]:
+    """Even and odd point ids: two halves that never touch the same index pages."""
+    odd = (cols.point & 1).astype(bool)
+    even = ~odd
+    return (ReadingColumns(cols.point[even], cols.ts_ms[even], cols.value[even], cols.quality[even]),
+            ReadingColumns(cols.point[odd], cols.ts_ms[odd], cols.value[odd], cols.quality[odd]))
+
+
+class SideWriter:
+    """A second connection storing half of each large batch beside the worker's own.
+
+    One PostgreSQL backend stores readings on one core; the unique index (one hot page per
+    point) makes that the ingest's limit. The worker gives this writer the odd points of a
+    large batch, writes the even ones itself, waits for this transaction to commit and only then
+    commits its own (which also holds the batch's alarm changes). So an alarm change is never
+    committed before all the readings that caused it; if the worker's commit fails after this
+    one succeeded, the batch is retried and the side's readings collapse as duplicates.
+    """
+
+    def __init__(self, db_url: str, timescale: bool) -> None:
+        self.db_url = db_url
+        self.writer = ReadingWriter(timescale)
+        self._conn: psycopg.Connection | None = None
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="hazmon-write-side")
+
+    def submit(self, cols: ReadingColumns) -> Future[int]:
+        """Store and commit ``cols`` on the side connection; the future gives how many were new."""
+        return self._pool.submit(self._write, cols)
+
+    def _write(self, cols: ReadingColumns) -> int:
+        if self._conn is None or self._conn.closed:
+            self._conn = connect(self.db_url)
+            self.writer.reset()
+            self.writer.prepare(self._conn)
+        try:
+            stored = self.writer.write(self._conn, cols)
+            self._conn.commit()
+            return stored
+        except BaseException:
+            self.drop()
+            raise
+
+    def drop(self) -> None:
+        """Forget the connection (after a failure); the next batch opens a new one."""
+        if self._conn is not None:
+            try:
+                self._conn.close()
+            except psycopg.Error:
+                pass
+        self._conn = None
+        self.writer.reset()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        self.drop()

@@ -68,7 +68,9 @@ class Publisher(threading.Thread):
 
 
 def setup_server(tmp_path: Path, db_url: str, mqtt_url: str) -> Hazmon:
-    server = Hazmon(tmp_path / "hz", db_url, mqtt_url)
+    # every batch of 2+ readings is stored over two connections (the path large batches take)
+    server = Hazmon(tmp_path / "hz", db_url, mqtt_url,
+                    extra_env={"HAZMON_INGEST_SPLIT_MIN_READINGS": "2"})
     server.data_dir.mkdir()
     server.start()
     api = server.api()

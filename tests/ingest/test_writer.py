@@ -11,7 +11,9 @@ import pytest
 
 from hazmon.db import storage_info
 from ingest.latest import LatestWriter, repair
-from ingest.writer import STAGING_AFTER_DUPLICATE_S, ReadingColumns, ReadingWriter
+from hazmon.errors import DatabaseUnavailable
+from ingest.writer import (STAGING_AFTER_DUPLICATE_S, ReadingColumns, ReadingWriter, SideWriter,
+                          split_by_parity)
 
 
 @pytest.fixture
@@ -178,3 +180,35 @@ def test_repair_fills_point_latest_from_recent_readings(conn: psycopg.Connection
     assert _latest(conn) == {points[0]: (4.0, t + 1000), points[1]: (2.0, t),
                              points[2]: (3.0, t - 10_000)}
     assert repair(conn) == 0
+
+
+def test_split_by_parity_keeps_every_reading_once() -> None:
+    cols = _cols([1, 2, 3, 4, 4], [10, 20, 30, 40, 50], [1.0, 2.0, 3.0, 4.0, 5.0])
+    even, odd = split_by_parity(cols)
+    assert even.point.tolist() == [2, 4, 4] and even.ts_ms.tolist() == [20, 40, 50]
+    assert odd.point.tolist() == [1, 3] and odd.value.tolist() == [1.0, 3.0]
+
+
+def test_side_writer_commits_on_its_own_connection(db_url: str, conn: psycopg.Connection,
+                                                   points: list[int]) -> None:
+    side = SideWriter(db_url, storage_info(conn).timescale)
+    t = _now_ms()
+    try:
+        assert side.submit(_cols(points[:2], [t, t], [1.0, 2.0])).result(30) == 2
+        conn.commit()
+        assert _stored(conn) == [(points[0], 1.0), (points[1], 2.0)]  # committed, visible
+        # a redelivery collapses there too
+        assert side.submit(_cols(points, [t, t, t], [9.0, 9.0, 3.0])).result(30) == 1
+        conn.commit()
+        assert _stored(conn) == [(points[0], 1.0), (points[1], 2.0), (points[2], 3.0)]
+    finally:
+        side.close()
+
+
+def test_side_writer_failure_reaches_the_worker(conn: psycopg.Connection, points: list[int]) -> None:
+    side = SideWriter("postgresql://nobody@127.0.0.1:1/none", storage_info(conn).timescale)
+    try:
+        with pytest.raises(DatabaseUnavailable):
+            side.submit(_cols(points[:1], [_now_ms()], [1.0])).result(30)
+    finally:
+        side.close()
