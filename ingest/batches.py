@@ -76,6 +76,8 @@ class Decoder:
                conn: Callable[[], psycopg.Connection | None]) -> Batch:
         """Messages → one batch; ``conn()`` gives a connection to re-check refused gateways."""
         parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+        senders: list[int] = []  # per part: the code of the gateway that sent it (-1: unknown)
+        kinds: dict[str, int] = {}
         batch = Batch(items=items, readings=empty_columns(), registry=registry)
         max_ts = now_ms + self.settings.future_tolerance_s * 1000
         for item in items:
@@ -84,7 +86,7 @@ class Decoder:
                 self.reject(batch, None, None, item.topic, None, "bad_topic",
                             "topic is not hazmon/v1/{enterprise}/{gateway}/readings|status", "")
                 continue
-            self.metrics.messages.labels(topic.kind).inc()
+            kinds[topic.kind] = kinds.get(topic.kind, 0) + 1
             refusal = self._refusal(topic.enterprise, topic.gateway, conn)
             if refusal is not None:
                 self.reject(batch, topic.enterprise, topic.gateway, item.topic, None,
@@ -105,8 +107,12 @@ class Decoder:
                             r.reason, r.excerpt)
             if len(decoded):
                 parts.append((decoded.point, decoded.ts_ms, decoded.value, decoded.bad))
-                self._note_gateway(registry, topic.enterprise, topic.gateway, decoded.point)
+                ent_id = registry.enterprises.get(topic.enterprise)
+                senders.append(-1 if ent_id is None else self.gateway_code(ent_id, topic.gateway))
+        for kind, n in kinds.items():
+            self.metrics.messages.labels(kind).inc(n)
         if parts:
+            self._note_senders(parts, senders)
             batch.readings = ReadingColumns(
                 np.concatenate([p[0] for p in parts]).astype(np.int32),
                 np.concatenate([p[1] for p in parts]).astype(np.int64),
@@ -161,19 +167,26 @@ class Decoder:
                 code = self._gateway_codes[key] = len(self._gateway_codes)
         return code
 
-    def _note_gateway(self, registry: Registry, enterprise: str, gateway: str,
-                      point_ids: np.ndarray) -> None:
-        """Remember which gateway sent these points (for COMM's suppression of STALE)."""
-        ent_id = registry.enterprises.get(enterprise)
-        if ent_id is None or not point_ids.size:
+    def _note_senders(self, parts: list[tuple[np.ndarray, ...]], senders: list[int]) -> None:
+        """Remember which gateway sent each point (for COMM's suppression of STALE): one numpy
+        assignment per batch, later parts (newer messages) winning."""
+        points = np.concatenate([p[0] for p in parts]).astype(np.int64)
+        codes = np.repeat(np.array(senders, np.int32), [p[0].size for p in parts])
+        known = codes >= 0
+        points, codes = points[known], codes[known]
+        if not points.size:
             return
-        top = int(point_ids.max())
+        top = int(points.max())
         table = self._gw_of_point
         if top >= table.size:
             grown = np.full(max(top + 1, table.size * 2), -1, np.int32)
             grown[: table.size] = table
             self._gw_of_point = table = grown
-        table[point_ids] = self.gateway_code(ent_id, gateway)
+        # a point sent twice in the batch: its last sender counts (numpy does not promise
+        # which of repeated indices an assignment keeps, so keep only the last one)
+        rev_points = points[::-1]
+        uniq, first_in_rev = np.unique(rev_points, return_index=True)
+        table[uniq] = codes[::-1][first_in_rev]
 
     def comm_down(self, registry: Registry | None, offline: set[int]) -> np.ndarray | None:
         """Points whose gateway is offline: their STALE alarms are suppressed (COMM says it)."""

@@ -80,6 +80,10 @@ class Subscriber:
         self._topics_lock = threading.Lock()
         self.queue: collections.deque[Inbound] = collections.deque()
         self.arrived = threading.Condition()
+        # The queue length at which a waiting taker is woken: 1 while it waits for a first
+        # message, its batch size while it lingers (not once per message: at 12,000 messages/s
+        # that was 12,000 thread switches a second fighting the network thread for the GIL).
+        self._wake_at = 1
         self.connected = False
         self._on_state = on_state
         self.client = self._make_client(client_id)
@@ -155,7 +159,8 @@ class Subscriber:
         item = Inbound(msg.topic, msg.payload, msg.qos, msg.mid, time.time_ns() // 1_000_000)
         with self.arrived:
             self.queue.append(item)
-            self.arrived.notify()
+            if len(self.queue) == 1 or len(self.queue) >= self._wake_at:
+                self.arrived.notify()
 
     def take(self, max_items: int, wait_s: float, linger_s: float) -> list[Inbound]:
         """Wait up to ``wait_s`` for a first message, then gather more for up to ``linger_s``."""
@@ -165,10 +170,14 @@ class Subscriber:
             if not self.queue:
                 return []
             deadline = time.monotonic() + linger_s
-            while len(self.queue) < max_items:
-                left = deadline - time.monotonic()
-                if left <= 0 or not self.arrived.wait(left):
-                    break
+            self._wake_at = max_items
+            try:
+                while len(self.queue) < max_items:
+                    left = deadline - time.monotonic()
+                    if left <= 0 or not self.arrived.wait(left):
+                        break
+            finally:
+                self._wake_at = 1
             n = min(max_items, len(self.queue))
             return [self.queue.popleft() for _ in range(n)]
 
