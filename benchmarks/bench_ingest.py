@@ -715,7 +715,8 @@ def report(args: argparse.Namespace, out: dict[str, Any]) -> None:
             f"({disk['heap_per_reading']:.1f} table + "
             f"{disk['bytes_per_reading'] - disk['heap_per_reading']:.1f} index), "
             f"{_mib(disk['total_bytes'])} in {disk['partitions']} partitions. TimescaleDB "
-            "compression: not measured, the extension is not available on this machine.")]
+            "compression: `benchmarks/bench_compression.py` against a server that has the "
+            "extension (section \"TimescaleDB compression\").")]
     if lines_mem:
         sections.append(("Memory and disk", [*setup, *lines_mem]))
     for title, lines in sections:
