@@ -23,7 +23,7 @@ class Settings(BaseSettings):
 
     # Ingest tuning (not in the contract; safe defaults).
     ingest_batch_max_messages: int = 2000
-    ingest_flush_ms: int = 50
+    ingest_flush_ms: int = 20
     ingest_queue_max: int = 20000
     # Large batches are stored over two connections at once (two PostgreSQL backends, two cores):
     # the odd points' readings on a second connection that commits first. 1 turns that off.
