@@ -24,9 +24,8 @@ import time
 import numpy as np
 import psycopg
 
-from hazmon.db import connect
 from hazmon.errors import DatabaseUnavailable
-from ingest.writer import ReadingColumns, ReadingWriter, newest_per_point
+from ingest.writer import ReadingColumns, WriterConnection, newest_per_point
 
 log = logging.getLogger(__name__)
 
@@ -39,16 +38,14 @@ class LatestWriter:
     """Collects committed readings and upserts the newest per point into ``point_latest``."""
 
     def __init__(self, db_url: str, timescale: bool, interval_s: float = 1.0) -> None:
-        self.db_url = db_url
         self.interval_s = interval_s
-        self.writer = ReadingWriter(timescale)
+        self.connection = WriterConnection(db_url, timescale, autocommit=True)
         self._parts: list[ReadingColumns] = []
         self._pending = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
-        self._conn: psycopg.Connection | None = None
         self.flushed = 0  # batches of upserts written (for tests and metrics)
 
     def offer(self, cols: ReadingColumns) -> None:
@@ -72,7 +69,7 @@ class LatestWriter:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(30)
-        self._close()
+        self.connection.drop()
 
     def flush(self) -> bool:
         """Upsert what is pending now (the thread does this every interval); False on failure."""
@@ -82,14 +79,14 @@ class LatestWriter:
             return True
         cols = newest_per_point(_concat(parts))
         try:
-            conn = self._connection()
+            conn = self.connection.get()
             with conn.transaction():
-                self.writer.write_latest(conn, cols)
+                self.connection.writer.write_latest(conn, cols)
             self.flushed += 1
             return True
         except (psycopg.Error, DatabaseUnavailable, OSError) as exc:
             log.warning("could not update point_latest (%s); retrying", str(exc).strip())
-            self._close()
+            self.connection.drop()
             with self._lock:  # keep them: older than anything offered meanwhile, newer wins
                 self._parts.insert(0, cols)
                 self._pending += len(cols)
@@ -107,21 +104,6 @@ class LatestWriter:
                 ok = False
             backoff = self.interval_s if ok else min(max(backoff * 2, 0.5), 10.0)
         self.flush()
-
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = connect(self.db_url, autocommit=True)
-            self.writer.reset()
-            self.writer.prepare(self._conn)
-        return self._conn
-
-    def _close(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except psycopg.Error:
-                pass
-        self._conn = None
 
 
 def repair(conn: psycopg.Connection, window_s: float = 60.0) -> int:

@@ -36,7 +36,7 @@ from ingest.latest import LatestWriter
 from ingest.latest import repair as repair_latest
 from ingest.metrics import IngestMetrics
 from ingest.mqtt import Inbound, Subscriber, enterprise_topics
-from ingest.writer import ReadingColumns, ReadingWriter, SideWriter, split_by_parity
+from ingest.writer import ReadingColumns, SideWriter, WriterConnection, split_by_parity
 
 log = logging.getLogger(__name__)
 
@@ -55,13 +55,13 @@ class IngestWorker:
         self.db_url = db_url
         self.subscriber = subscriber
         self.metrics = metrics
-        self.writer = ReadingWriter(timescale)
+        self.connection = WriterConnection(db_url, timescale)
+        self.writer = self.connection.writer
         self.stop_event = threading.Event()
         self.registry: Registry | None = None
         self.engine: Engine | None = None
         self._pending: Registry | None = None
         self._lock = threading.Lock()
-        self._conn: psycopg.Connection | None = None
         self._last_poll = 0.0
         self._last_stale = 0.0
         self._last_checkpoint = time.monotonic()
@@ -133,7 +133,7 @@ class IngestWorker:
         backoff = 0.5
         while not self.stop_event.is_set():
             try:
-                conn = self._connection()
+                conn = self.connection.get()
                 if self.engine is None:
                     self._start_engine(conn)
                 self.ready.set()
@@ -155,26 +155,14 @@ class IngestWorker:
 
     def _final_checkpoint(self) -> None:
         try:
-            if self._conn is not None and not self._conn.closed:
-                self.checkpoint(self._conn)
+            conn = self.connection.conn
+            if conn is not None and not conn.closed:
+                self.checkpoint(conn)
         except psycopg.Error as exc:
             log.warning("could not save the engine checkpoint at stop: %s", exc)
 
-    def _connection(self) -> psycopg.Connection:
-        if self._conn is None or self._conn.closed:
-            self._conn = connect(self.db_url)
-            self.writer.reset()
-            self.writer.prepare(self._conn)
-        return self._conn
-
     def _drop_connection(self) -> None:
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except psycopg.Error:
-                pass
-        self._conn = None
-        self.writer.reset()
+        self.connection.drop()
         if self.side is not None:
             self.side.drop()  # idle: _commit always waits for it
 

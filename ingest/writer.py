@@ -174,6 +174,37 @@ class ReadingWriter:
         self.partitions.ensure_days(conn, [int(d) for d in days])
 
 
+class WriterConnection:
+    """One connection with a :class:`ReadingWriter` prepared on it, reopened after a failure.
+
+    The ingest worker, the side writer and the ``point_latest`` writer each own one.
+    """
+
+    def __init__(self, db_url: str, timescale: bool, autocommit: bool = False) -> None:
+        self.db_url = db_url
+        self.autocommit = autocommit
+        self.writer = ReadingWriter(timescale)
+        self.conn: psycopg.Connection | None = None
+
+    def get(self) -> psycopg.Connection:
+        """The open connection, opening (and preparing) one when there is none."""
+        if self.conn is None or self.conn.closed:
+            self.conn = connect(self.db_url, autocommit=self.autocommit)
+            self.writer.reset()
+            self.writer.prepare(self.conn)
+        return self.conn
+
+    def drop(self) -> None:
+        """Close and forget the connection (after a failure); the next get() opens a new one."""
+        if self.conn is not None:
+            try:
+                self.conn.close()
+            except psycopg.Error:
+                pass
+        self.conn = None
+        self.writer.reset()
+
+
 def split_by_parity(cols: ReadingColumns) -> tuple[ReadingColumns, ReadingColumns]:
     """Even and odd point ids: two halves that never touch the same index pages."""
     odd = (cols.point & 1).astype(bool)
@@ -194,9 +225,7 @@ class SideWriter:
     """
 
     def __init__(self, db_url: str, timescale: bool) -> None:
-        self.db_url = db_url
-        self.writer = ReadingWriter(timescale)
-        self._conn: psycopg.Connection | None = None
+        self.connection = WriterConnection(db_url, timescale)
         self._pool = ThreadPoolExecutor(1, thread_name_prefix="hazmon-write-side")
 
     def submit(self, cols: ReadingColumns) -> Future[int]:
@@ -204,13 +233,10 @@ class SideWriter:
         return self._pool.submit(self._write, cols)
 
     def _write(self, cols: ReadingColumns) -> int:
-        if self._conn is None or self._conn.closed:
-            self._conn = connect(self.db_url)
-            self.writer.reset()
-            self.writer.prepare(self._conn)
         try:
-            stored = self.writer.write(self._conn, cols)
-            self._conn.commit()
+            conn = self.connection.get()
+            stored = self.connection.writer.write(conn, cols)
+            conn.commit()
             return stored
         except BaseException:
             self.drop()
@@ -218,13 +244,7 @@ class SideWriter:
 
     def drop(self) -> None:
         """Forget the connection (after a failure); the next batch opens a new one."""
-        if self._conn is not None:
-            try:
-                self._conn.close()
-            except psycopg.Error:
-                pass
-        self._conn = None
-        self.writer.reset()
+        self.connection.drop()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True)

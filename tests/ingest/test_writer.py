@@ -161,7 +161,7 @@ def test_latest_writer_keeps_what_it_could_not_write(conn: psycopg.Connection,
     t = _now_ms()
     lw.offer(_cols(points[:2], [t, t], [1.0, 2.0]))
     assert not lw.flush()  # the database is away: kept for the next try
-    lw.db_url = db_url
+    lw.connection.db_url = db_url
     lw.offer(_cols(points[:1], [t + 1], [3.0]))
     assert lw.flush()
     assert _latest(conn) == {points[0]: (3.0, t + 1), points[1]: (2.0, t)}
