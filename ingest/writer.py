@@ -126,7 +126,7 @@ class ReadingWriter:
         with conn.cursor() as cur:
             stored = -1
             if time.monotonic() >= self._staging_until:
-                stored = self._copy_direct(conn, cur, buf, len(cols))
+                stored = self._copy_direct(cur, buf, len(cols))
             if stored < 0:
                 with cur.copy("COPY readings_stage FROM STDIN (FORMAT BINARY)") as copy:
                     copy.write(buf)
@@ -136,17 +136,24 @@ class ReadingWriter:
                 rollup.mark(cur, cols)
         return stored
 
-    def _copy_direct(self, conn: psycopg.Connection, cur: psycopg.Cursor, buf: bytes,
-                     n: int) -> int:
-        """COPY into ``readings``; -1 (and nothing written) when a reading is already stored."""
+    def _copy_direct(self, cur: psycopg.Cursor, buf: bytes, n: int) -> int:
+        """COPY into ``readings``; -1 (and nothing written) when a reading is already stored.
+
+        A plain SAVEPOINT, not ``conn.transaction()``: when the batch's transaction has not
+        begun yet (nothing ran before the COPY), ``transaction()`` would open and *commit* a
+        transaction of its own, so readings became visible before their alarm changes (and
+        their rollup markers) committed. The SAVEPOINT opens the caller's transaction instead.
+        """
+        cur.execute("SAVEPOINT hazmon_copy")
         try:
-            with conn.transaction():  # a savepoint inside the caller's transaction
-                with cur.copy(_COPY_READINGS) as copy:
-                    copy.write(buf)
+            with cur.copy(_COPY_READINGS) as copy:
+                copy.write(buf)
         except psycopg.errors.UniqueViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT hazmon_copy")
             self._staging_until = time.monotonic() + STAGING_AFTER_DUPLICATE_S
             self.fallbacks += 1
             return -1
+        cur.execute("RELEASE SAVEPOINT hazmon_copy")
         return n
 
     def write_latest(self, conn: psycopg.Connection, cols: ReadingColumns) -> None:

@@ -29,6 +29,32 @@ def enterprises_for_both_shards() -> list[str]:
     return codes[0] + codes[1]
 
 
+def diagnose(shards: list[Hazmon], conn: psycopg.Connection) -> str:
+    """What each shard counted and logged, and what the database holds: for a failure message."""
+    wanted = ("hazmon_ingest_readings_total", "hazmon_engine_readings_not_judged_total",
+              "hazmon_alarm_transitions_total", "hazmon_ingest_rejected_total",
+              "hazmon_ingest_duplicates_total", "hazmon_ingest_subscribed_enterprises")
+    out = []
+    for k, shard in enumerate(shards):
+        text = httpx.get(shard.url + "/metrics").text
+        out.append(f"shard {k} metrics:\n" + "\n".join(
+            ln for ln in text.splitlines() if ln.startswith(wanted)))
+        log_file = shard.data_dir / "serve.log"
+        if log_file.exists():
+            out.append(f"shard {k} log tail:\n" + "\n".join(log_file.read_text().splitlines()[-30:]))
+    out.append("readings per enterprise: " + repr(conn.execute(
+        """SELECT e.code, count(*), min(r.ts), max(r.ts) FROM readings r
+           JOIN points p ON p.id = r.point_id JOIN enterprises e ON e.id = p.enterprise_id
+           GROUP BY 1 ORDER BY 1""").fetchall()))
+    out.append("alarm events: " + repr(conn.execute(
+        """SELECT e.code, a.condition, ev.action, count(*) FROM alarm_events ev
+           JOIN alarms a ON a.id = ev.alarm_id JOIN enterprises e ON e.id = a.enterprise_id
+           GROUP BY 1, 2, 3 ORDER BY 1, 2, 3""").fetchall()))
+    out.append("rejections: " + repr(conn.execute(
+        "SELECT code, count(*) FROM rejections GROUP BY 1").fetchall()))
+    return "\n".join(out)
+
+
 def test_two_shards_store_every_reading_once_and_raise_every_alarm_once(
         pg_server: str, mqtt_url: str, tmp_path: Path) -> None:
     db_url = new_database(pg_server)
@@ -77,7 +103,7 @@ def test_two_shards_store_every_reading_once_and_raise_every_alarm_once(
                 """SELECT e.code, count(*) FILTER (WHERE ev.action = 'activate')
                    FROM alarms a JOIN enterprises e ON e.id = a.enterprise_id
                    JOIN alarm_events ev ON ev.alarm_id = a.id GROUP BY e.code""").fetchall()
-            assert sorted(per_alarm) == sorted((code, 5) for code in codes)
+            assert sorted(per_alarm) == sorted((code, 5) for code in codes), diagnose(shards, c)
             dup = c.execute("SELECT count(*) FROM (SELECT point_id, ts FROM readings "
                             "GROUP BY 1, 2 HAVING count(*) > 1) d").fetchone()[0]
             assert dup == 0

@@ -115,6 +115,25 @@ def test_a_failed_direct_copy_leaves_the_transaction_usable(conn: psycopg.Connec
     assert _stored(conn) == [(points[0], 1.0), (points[2], 3.0)]
 
 
+@pytest.mark.parametrize("duplicate", [False, True], ids=["direct", "staging"])
+def test_readings_commit_only_with_the_callers_transaction(db_url: str, conn: psycopg.Connection,
+                                                          points: list[int], duplicate: bool) -> None:
+    """A batch's readings become visible with its alarm changes, never before: written first
+    in a fresh transaction, they are still uncommitted until the caller commits."""
+    w = _writer(conn)
+    t = _now_ms()
+    if duplicate:
+        w.write(conn, _cols(points[:1], [t], [1.0]))
+    conn.commit()
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert w.write(conn, _cols(points, [t, t + 1, t + 2], [1.0, 2.0, 3.0])) == (2 if duplicate else 3)
+    assert conn.info.transaction_status == psycopg.pq.TransactionStatus.INTRANS
+    with psycopg.connect(db_url) as other:
+        assert other.execute("SELECT count(*) FROM readings").fetchone() == (int(duplicate),)
+    conn.rollback()
+    assert len(_stored(conn)) == int(duplicate)
+
+
 def _latest(conn: psycopg.Connection) -> dict[int, tuple[float, int]]:
     conn.commit()
     return {int(p): (float(v), int(ts.timestamp() * 1000)) for p, v, ts in
