@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Sequence
 
 import psycopg
+import psycopg.errors
 from psycopg.rows import dict_row
 
 from hazmon.db import ROLLUP_TABLE
@@ -78,14 +79,41 @@ def bucketed_readings(conn: psycopg.Connection, point_id: int, start: datetime, 
     The results are the raw query's (avg up to float rounding).
     """
     sql, params = bucketed_query(conn, point_id, start, end, bucket_s, limit)
-    return conn.cursor(row_factory=dict_row).execute(sql, params).fetchall()
+    return _run_buckets(conn, sql, params)
 
 
 def bucketed_raw(conn: psycopg.Connection, point_id: int, start: datetime, end: datetime,
                  bucket_s: int, limit: int) -> list[dict[str, Any]]:
     """The same buckets straight from raw readings: what the summaries must reproduce."""
     params = {"p": point_id, "start": start, "end": end, "b": bucket_s, "limit": limit}
-    return conn.cursor(row_factory=dict_row).execute(_RAW_BUCKETS, params).fetchall()
+    return _run_buckets(conn, _RAW_BUCKETS, params)
+
+
+def _run_buckets(conn: psycopg.Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
+    """Run a bucket query; when a float sum overflows (readings near ±1.8e308 in one bucket),
+    run it again with exact numeric sums: slower, but a trend never fails on extreme values."""
+    cur = conn.cursor(row_factory=dict_row)
+    if not conn.autocommit:  # a savepoint, so the caller's transaction (snapshot) goes on
+        cur.execute("SAVEPOINT hazmon_buckets")
+    try:
+        rows = cur.execute(sql, params).fetchall()
+    except psycopg.errors.NumericValueOutOfRange:
+        if not conn.autocommit:
+            cur.execute("ROLLBACK TO SAVEPOINT hazmon_buckets")
+        rows = cur.execute(_overflow_safe(sql), params).fetchall()
+    if not conn.autocommit:
+        cur.execute("RELEASE SAVEPOINT hazmon_buckets")
+    return rows
+
+
+def _overflow_safe(sql: str) -> str:
+    """The same query with its sums in numeric (exact, and it holds ±Infinity too)."""
+    for fast, safe in (("avg(value)", "avg(value::numeric)::float8"),
+                       ("sum(value)", "sum(value::numeric)"), ("m.sum,", "m.sum::numeric,"),
+                       ("avg * count AS sum", "avg::numeric * count AS sum"),
+                       ("sum(sum) / sum(n)::float8", "(sum(sum) / sum(n))::float8")):
+        sql = sql.replace(fast, safe)
+    return sql
 
 
 def bucketed_query(conn: psycopg.Connection, point_id: int, start: datetime, end: datetime,

@@ -131,6 +131,18 @@ def test_bucketed_readings_min_max_avg_epoch_aligned(api: httpx.Client, gw: Gate
     assert buckets[0]["ts"].startswith(_iso(base)[:19])  # bucket start, aligned; empty minute skipped
 
 
+def test_bucketed_readings_survive_sums_beyond_the_float_range(api: httpx.Client, gw: Gateway) -> None:
+    """Two readings of 1.5e308 in one bucket overflow a float sum: the trend still answers."""
+    base = (now_ms() - 10 * 60_000) // 60_000 * 60_000
+    values = [(base + 1_000, 1.5e308), (base + 2_000, 1.5e308), (base + 61_000, 1.0)]
+    gw.publish([{"tag": "TT-1", "value": v, "ts": t} for t, v in values])
+    wait_for(lambda: len(readings(api, "TT-1", base, base + 120_000)) == 3, what="3 readings")
+    for bucket in (60, 30):  # whole minutes (rollup or pending raw minutes), raw only
+        buckets = readings(api, "TT-1", base, base + 120_000, bucket=bucket)
+        assert [(b["count"], b["max"]) for b in buckets] == [(2, 1.5e308), (1, 1.0)], bucket
+        assert buckets[0]["avg"] in (1.5e308, None), buckets[0]  # None: the rollup's sum is Infinity
+
+
 def test_readings_query_validation(api: httpx.Client) -> None:
     url = f"/api/v1/enterprises/{E}/points/LT-1/readings"
     assert api.get(url, params={"start": "yesterday"}).status_code == 422
