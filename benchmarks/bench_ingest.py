@@ -384,6 +384,33 @@ def wait_settled(db_url: str, max_s: float = 240.0) -> float:
     return waited
 
 
+class ActivityTracer:
+    """``--trace DIR``: what the database's backends do every 50 ms (to explain latency outliers)."""
+
+    def __init__(self, db_url: str, directory: str) -> None:
+        Path(directory).mkdir(parents=True, exist_ok=True)
+        self.path = Path(directory) / "activity.jsonl"
+        self.db_url = db_url
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        with psycopg.connect(self.db_url, autocommit=True) as conn, open(self.path, "a") as f:
+            while not self.stopping.wait(0.05):
+                rows = conn.execute(
+                    """SELECT pid, state, wait_event_type, wait_event, left(query, 70),
+                              extract(epoch FROM now() - xact_start)
+                       FROM pg_stat_activity WHERE state <> 'idle' AND pid <> pg_backend_pid()
+                         AND backend_type = 'client backend'""").fetchall()
+                f.write(json.dumps({"t": time.time(), "active": [
+                    [r[0], r[1], r[2], r[3], r[4], float(r[5] or 0)] for r in rows]}) + "\n")
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join()
+
+
 def measure_latency(args: argparse.Namespace, runner: Runner, hz: Hazmon, rate: float,
                     batch: int) -> dict[str, Any]:
     """Probe alarms while the generator offers ``rate``.
@@ -424,8 +451,11 @@ def measure_latency(args: argparse.Namespace, runner: Runner, hz: Hazmon, rate: 
 
     thread = threading.Thread(target=probes, daemon=True)
     thread.start()
+    tracer = ActivityTracer(runner.services.db_url, args.trace) if args.trace else None
     phase = runner.run("latency background", rate, args.latency_s, batch)
     thread.join()
+    if tracer is not None:
+        tracer.stop()
     time.sleep(2.0)
     latencies: list[float] = []
     seen: set[int] = set()
@@ -442,6 +472,9 @@ def measure_latency(args: argparse.Namespace, runner: Runner, hz: Hazmon, rate: 
         if ts in sent and ts not in seen:
             seen.add(ts)
             latencies.append((arrived - sent[ts]) * 1000)
+            if args.trace:
+                with open(Path(args.trace) / "probes.jsonl", "a") as f:
+                    f.write(json.dumps({"sent": sent[ts], "ms": latencies[-1]}) + "\n")
     listener.close()
     probe.loop_stop()
     probe.disconnect()
@@ -498,6 +531,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="background readings/s for the latency run (default: half the "
                    "sustained rate found, else 50,000)")
     p.add_argument("--probe-every-s", type=float, default=0.1)
+    p.add_argument("--trace", metavar="DIR", default="",
+                   help="write each probe's latency and the database's activity every 50 ms "
+                        "during the latency run to DIR (probes.jsonl, activity.jsonl)")
     p.add_argument("--quiet-pct", type=float, default=15.0,
                    help="before each run, wait until other processes use less than this %% "
                    "of a core (the machine is shared)")

@@ -174,6 +174,28 @@ def test_latest_writer_thread_flushes_on_its_own_and_at_stop(db_url: str, conn: 
     assert _latest(conn)[points[1]] == (2.0, t)
 
 
+def test_latest_writer_writes_in_chunks_and_keeps_the_unwritten_ones(
+        db_url: str, conn: psycopg.Connection, points: list[int]) -> None:
+    """A flush goes in small transactions; a failure after some keeps only the rest pending."""
+    lw = LatestWriter(db_url, storage_info(conn).timescale, chunk_rows=1)
+    t = _now_ms()
+    lw.offer(_cols(points, [t, t, t], [1.0, 2.0, 3.0]))
+    write, calls = lw.connection.writer.write_latest, []
+
+    def second_fails(c: psycopg.Connection, cols: ReadingColumns) -> None:
+        calls.append(cols.point.tolist())
+        if len(calls) == 2:
+            raise psycopg.OperationalError("connection lost (injected)")
+        write(c, cols)
+    lw.connection.writer.write_latest = second_fails  # type: ignore[method-assign]
+    assert not lw.flush(spread_s=0.05)
+    assert calls == [[points[0]], [points[1]]]  # one point per transaction, in point order
+    assert _latest(conn) == {points[0]: (1.0, t)}
+    assert lw.flush()  # the two not written, with what the next writer connection brings
+    assert calls[2:] == [[points[1]], [points[2]]]
+    assert _latest(conn) == {points[0]: (1.0, t), points[1]: (2.0, t), points[2]: (3.0, t)}
+
+
 def test_latest_writer_keeps_what_it_could_not_write(conn: psycopg.Connection,
                                                      points: list[int], db_url: str) -> None:
     lw = LatestWriter("postgresql://nobody@127.0.0.1:1/none", storage_info(conn).timescale)
