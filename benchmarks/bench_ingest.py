@@ -402,7 +402,7 @@ class ActivityTracer:
                     """SELECT pid, state, wait_event_type, wait_event, left(query, 70),
                               extract(epoch FROM now() - xact_start)
                        FROM pg_stat_activity WHERE state <> 'idle' AND pid <> pg_backend_pid()
-                         AND backend_type = 'client backend'""").fetchall()
+                         AND backend_type IN ('client backend', 'autovacuum worker')""").fetchall()
                 f.write(json.dumps({"t": time.time(), "active": [
                     [r[0], r[1], r[2], r[3], r[4], float(r[5] or 0)] for r in rows]}) + "\n")
 

@@ -32,6 +32,9 @@ class Settings(BaseSettings):
     # How often the newest reading per point (a point's "latest") is written from committed
     # batches: it trails the stored readings by about this much.
     latest_interval_s: float = Field(default=2.0, gt=0, le=60)
+    # Niceness of the PostgreSQL backends doing background work (rollup refresh, point_latest)
+    # when the database runs on this machine and may be reniced by this user; 0 leaves them be.
+    background_nice: int = Field(default=10, ge=0, le=19)
     max_payload_bytes: int = 256 * 1024
     max_readings_per_message: int = 10000
     future_tolerance_s: int = 3600

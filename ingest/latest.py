@@ -41,10 +41,11 @@ class LatestWriter:
     """Collects committed readings and upserts the newest per point into ``point_latest``."""
 
     def __init__(self, db_url: str, timescale: bool, interval_s: float = 1.0,
-                 chunk_rows: int = CHUNK_ROWS) -> None:
+                 chunk_rows: int = CHUNK_ROWS, background_nice: int = 0) -> None:
         self.interval_s = interval_s
         self.chunk_rows = chunk_rows
-        self.connection = WriterConnection(db_url, timescale, autocommit=True)
+        self.connection = WriterConnection(db_url, timescale, autocommit=True,
+                                           background_nice=background_nice)
         self._parts: list[ReadingColumns] = []
         self._pending = 0
         self._lock = threading.Lock()

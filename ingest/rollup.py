@@ -28,6 +28,7 @@ import psycopg
 
 from hazmon.db import ROLLUP_TABLE, connect
 from hazmon.errors import DatabaseUnavailable
+from hazmon.priority import lower_backend_priority
 
 if TYPE_CHECKING:
     from ingest.metrics import IngestMetrics
@@ -254,8 +255,10 @@ class Refresher:
     """
 
     def __init__(self, db_url: str, *, interval_s: float = REFRESH_INTERVAL_S,
-                 max_minutes: int = MAX_MINUTES, metrics: IngestMetrics | None = None) -> None:
+                 max_minutes: int = MAX_MINUTES, metrics: IngestMetrics | None = None,
+                 background_nice: int = 0) -> None:
         self.db_url = db_url
+        self.background_nice = background_nice  # hazmon.priority
         self.interval_s = interval_s
         self.max_minutes = max_minutes
         self.metrics = metrics
@@ -281,6 +284,7 @@ class Refresher:
                 try:
                     if conn is None or conn.closed:
                         conn = connect(self.db_url)
+                        lower_backend_priority(conn, self.background_nice)
                         if not _has_rollup(conn):
                             log.info("no readings rollup in this database: refresher idle")
                             return

@@ -73,7 +73,8 @@ class IngestWorker:
         self.decoder = Decoder(settings, metrics)
         self.stage = DecodeStage(self.decoder, subscriber, settings, db_url,
                                  lambda: self.registry, self.stop_event)
-        self.latest = LatestWriter(db_url, timescale, interval_s=settings.latest_interval_s)
+        self.latest = LatestWriter(db_url, timescale, interval_s=settings.latest_interval_s,
+                                   background_nice=settings.background_nice)
         self.side = (SideWriter(db_url, timescale)
                      if settings.ingest_write_connections > 1 else None)
         self._offline: set[int] = set()  # gateway codes (decoder.gateway_code) now offline
@@ -353,7 +354,7 @@ class IngestService:
         self.subscriber = subscriber
         self.worker = IngestWorker(settings, db_url, subscriber, metrics, timescale, shard)
         self.refresher = rollup.Refresher(db_url, interval_s=settings.rollup_refresh_s,
-                                          metrics=metrics)
+                                          metrics=metrics, background_nice=settings.background_nice)
         self.thread = threading.Thread(target=self.worker.run, name="hazmon-ingest", daemon=True)
 
     def start(self) -> None:

@@ -20,6 +20,7 @@ import psycopg
 import psycopg.errors
 
 from hazmon.db import DAY_MS, Partitions, connect
+from hazmon.priority import lower_backend_priority
 from ingest import rollup
 
 PG_EPOCH_MS = 946_684_800_000  # 2000-01-01T00:00:00Z, the zero of PostgreSQL's binary timestamps
@@ -187,9 +188,11 @@ class WriterConnection:
     The ingest worker, the side writer and the ``point_latest`` writer each own one.
     """
 
-    def __init__(self, db_url: str, timescale: bool, autocommit: bool = False) -> None:
+    def __init__(self, db_url: str, timescale: bool, autocommit: bool = False,
+                 background_nice: int = 0) -> None:
         self.db_url = db_url
         self.autocommit = autocommit
+        self.background_nice = background_nice  # >0: background work (hazmon.priority)
         self.writer = ReadingWriter(timescale)
         self.conn: psycopg.Connection | None = None
 
@@ -197,6 +200,7 @@ class WriterConnection:
         """The open connection, opening (and preparing) one when there is none."""
         if self.conn is None or self.conn.closed:
             self.conn = connect(self.db_url, autocommit=self.autocommit)
+            lower_backend_priority(self.conn, self.background_nice)
             self.writer.reset()
             self.writer.prepare(self.conn)
         return self.conn

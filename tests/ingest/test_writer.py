@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from datetime import UTC, datetime
 
@@ -194,6 +195,16 @@ def test_latest_writer_writes_in_chunks_and_keeps_the_unwritten_ones(
     assert lw.flush()  # the two not written, with what the next writer connection brings
     assert calls[2:] == [[points[1]], [points[2]]]
     assert _latest(conn) == {points[0]: (1.0, t), points[1]: (2.0, t), points[2]: (3.0, t)}
+
+
+def test_latest_writer_runs_its_backend_as_background_work(db_url: str, conn: psycopg.Connection,
+                                                          points: list[int]) -> None:
+    lw = LatestWriter(db_url, storage_info(conn).timescale, background_nice=6)
+    lw.offer(_cols(points[:1], [_now_ms()], [1.0]))
+    assert lw.flush()
+    backend = lw.connection.conn.info.backend_pid  # type: ignore[union-attr]
+    assert os.getpriority(os.PRIO_PROCESS, backend) == 6
+    lw.stop()
 
 
 def test_latest_writer_keeps_what_it_could_not_write(conn: psycopg.Connection,
