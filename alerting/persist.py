@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
+import threading
 from datetime import UTC, datetime, timedelta
 from typing import Callable
 
@@ -20,6 +21,7 @@ import psycopg
 
 from alerting.engine import NO_TIME, Engine, Transitions
 from devices.registry import Registry
+from hazmon.priority import lower_backend_priority
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +32,14 @@ REPLAY_CHUNK = 200_000
 def save_checkpoint(conn: psycopg.Connection, engine: Engine, registry: Registry,
                     name: str = "default") -> None:
     """Store the engine's state keyed by point id (in the caller's transaction)."""
+    save_state(conn, registry.point_ids, engine.export_state(), name)
+
+
+def save_state(conn: psycopg.Connection, point_ids: np.ndarray, state: dict[str, np.ndarray],
+               name: str = "default") -> None:
+    """Store exported engine state (``Engine.export_state``) keyed by point id."""
     buf = io.BytesIO()
-    np.savez(buf, point_ids=registry.point_ids, **engine.export_state())
+    np.savez(buf, point_ids=point_ids, **state)
     conn.execute(
         """INSERT INTO engine_checkpoints (name, taken_at, state) VALUES (%s, now(), %s)
            ON CONFLICT (name) DO UPDATE SET taken_at = EXCLUDED.taken_at, state = EXCLUDED.state""",
@@ -111,3 +119,80 @@ def _replay(conn: psycopg.Connection, engine: Engine, registry: Registry,
         engine.apply(j)
     log.info("replayed %d readings stored since the last engine checkpoint", len(arr))
     return len(arr)
+
+
+class CheckpointWriter:
+    """Writes periodic checkpoints on a connection of its own, off the alarm path.
+
+    With 100,000 points a checkpoint is several MB: serialising, compressing and committing it
+    in the ingest worker held every batch behind it for a few hundred ms every interval. The
+    worker now only copies the state (``offer``, a few ms) after a commit; this thread stores
+    the newest copy offered. A copy describes committed readings only, and replay starts from
+    each point's own last judged reading, so a checkpoint that lands late is still exact.
+    """
+
+    def __init__(self, db_url: str, name: str, background_nice: int = 0) -> None:
+        self.db_url = db_url
+        self.name = name
+        self.background_nice = background_nice
+        self.saved = 0  # checkpoints written (tests, diagnostics)
+        self._pending: tuple[np.ndarray, dict[str, np.ndarray]] | None = None
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="hazmon-checkpoint", daemon=True)
+        self._conn: psycopg.Connection | None = None
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def offer(self, point_ids: np.ndarray, state: dict[str, np.ndarray]) -> None:
+        """The newest state to store (any older one not yet written is dropped)."""
+        with self._lock:
+            self._pending = (point_ids, state)
+        self._wake.set()
+
+    def stop(self) -> None:
+        """Write what is pending (one try) and stop; the caller's final checkpoint comes after."""
+        self._stop.set()
+        self._wake.set()
+        if self._thread.is_alive():
+            self._thread.join(30)
+        if self._conn is not None:
+            self._conn.close()
+
+    def _run(self) -> None:
+        backoff = 0.5
+        while True:
+            self._wake.wait(backoff if self._pending is not None else None)
+            self._wake.clear()
+            stopping = self._stop.is_set()
+            if self._write() or stopping:
+                backoff = 0.5
+                if stopping:
+                    return
+            else:
+                backoff = min(backoff * 2, 10.0)
+
+    def _write(self) -> bool:
+        with self._lock:
+            pending, self._pending = self._pending, None
+        if pending is None:
+            return True
+        try:
+            if self._conn is None or self._conn.closed:
+                self._conn = psycopg.connect(self.db_url)
+                lower_backend_priority(self._conn, self.background_nice)
+            save_state(self._conn, pending[0], pending[1], self.name)
+            self._conn.commit()
+            self.saved += 1
+            return True
+        except (psycopg.Error, OSError) as exc:
+            log.warning("could not save the engine checkpoint (%s); retrying", str(exc).strip())
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = None
+            with self._lock:  # unless a newer one came meanwhile
+                if self._pending is None:
+                    self._pending = pending
+            return False

@@ -384,6 +384,25 @@ def wait_settled(db_url: str, max_s: float = 240.0) -> float:
     return waited
 
 
+def _dirty_kb() -> dict[str, int]:
+    """The kernel's dirty and under-writeback page cache (kB), from /proc/meminfo."""
+    try:
+        with open("/proc/meminfo") as f:
+            return {k: int(v.split()[0]) for k, v in (ln.split(":", 1) for ln in f)
+                    if k in ("Dirty", "Writeback")}
+    except OSError:
+        return {}
+
+
+def _written(pid: int) -> int:
+    """Bytes process ``pid`` has caused to be written to storage (/proc/PID/io), -1 unknown."""
+    try:
+        with open(f"/proc/{pid}/io") as f:
+            return next(int(ln.split()[1]) for ln in f if ln.startswith("write_bytes"))
+    except (OSError, StopIteration):
+        return -1
+
+
 class ActivityTracer:
     """``--trace DIR``: what the database's backends do every 50 ms (to explain latency outliers)."""
 
@@ -403,8 +422,11 @@ class ActivityTracer:
                               extract(epoch FROM now() - xact_start)
                        FROM pg_stat_activity WHERE state <> 'idle' AND pid <> pg_backend_pid()
                          AND backend_type IN ('client backend', 'autovacuum worker')""").fetchall()
+                kinds = conn.execute("SELECT pid, backend_type FROM pg_stat_activity").fetchall()
                 f.write(json.dumps({"t": time.time(), "active": [
-                    [r[0], r[1], r[2], r[3], r[4], float(r[5] or 0)] for r in rows]}) + "\n")
+                    [r[0], r[1], r[2], r[3], r[4], float(r[5] or 0)] for r in rows],
+                    "mem_kb": _dirty_kb(), "written": {
+                        f"{kind}:{pid}": _written(pid) for pid, kind in kinds}}) + "\n")
 
     def stop(self) -> None:
         self.stopping.set()

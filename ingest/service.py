@@ -21,7 +21,7 @@ import psycopg
 from alerting import lifecycle, operations
 from alerting import repository as alarms_repo
 from alerting.engine import CONDITION_NAMES, Engine, Transitions
-from alerting.persist import load_engine_state, save_checkpoint
+from alerting.persist import CheckpointWriter, load_engine_state, save_checkpoint
 from alerting.seeding import engine_config
 from devices import gateways_repository
 from devices.registry import Registry, load_registry
@@ -75,6 +75,8 @@ class IngestWorker:
                                  lambda: self.registry, self.stop_event)
         self.latest = LatestWriter(db_url, timescale, interval_s=settings.latest_interval_s,
                                    background_nice=settings.background_nice)
+        self.checkpoints = CheckpointWriter(db_url, self.checkpoint_name,
+                                            background_nice=settings.background_nice)
         self.side = (SideWriter(db_url, timescale)
                      if settings.ingest_write_connections > 1 else None)
         self._offline: set[int] = set()  # gateway codes (decoder.gateway_code) now offline
@@ -155,6 +157,7 @@ class IngestWorker:
         self._drop_connection()
 
     def _final_checkpoint(self) -> None:
+        self.checkpoints.stop()  # its last copy first: the final one below is newer
         try:
             conn = self.connection.conn
             if conn is not None and not conn.closed:
@@ -236,7 +239,7 @@ class IngestWorker:
             self._last_housekeeping = now
             housekeeping(conn, self.writer.timescale, self.settings)
         if now - self._last_checkpoint >= self.settings.checkpoint_interval_s:
-            self.checkpoint(conn)
+            self._periodic_checkpoint()
         if now - self._last_stale >= 1.0 and self.engine is not None and self.registry is not None:
             self._last_stale = now
             self._switch_registry(time.time_ns() // 1_000_000)
@@ -260,10 +263,16 @@ class IngestWorker:
             self._offline.add(self.decoder.gateway_code(int(ent_id), gateway))
 
     def checkpoint(self, conn: psycopg.Connection) -> None:
-        """Save the engine state (restart safety; replay covers what came after)."""
+        """Save the engine state now (restart safety; replay covers what came after)."""
         if self.engine is not None and self.registry is not None:
             save_checkpoint(conn, self.engine, self.registry, self.checkpoint_name)
             conn.commit()
+        self._last_checkpoint = time.monotonic()
+
+    def _periodic_checkpoint(self) -> None:
+        """Hand a copy of the state to the checkpoint writer (it stores it off the alarm path)."""
+        if self.engine is not None and self.registry is not None:
+            self.checkpoints.offer(self.registry.point_ids, self.engine.export_state())
         self._last_checkpoint = time.monotonic()
 
     def _commit(self, conn: psycopg.Connection, batch: Batch, now_ms: int) -> None:
@@ -360,6 +369,7 @@ class IngestService:
     def start(self) -> None:
         """Start consuming: the worker first (it loads the registry), then the broker client."""
         self.worker.latest.start()
+        self.worker.checkpoints.start()
         self.thread.start()
         self.worker.ready.wait(30)
         self.worker.stage.start()
