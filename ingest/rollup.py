@@ -8,7 +8,10 @@ row per batch for all points, or one per point for a replay much older (or newer
 of the batch, so that one gateway's store-and-forward replay does not mean recomputing an hour
 of every point. The refresher takes the markers and recomputes the whole minutes they touch
 from the raw readings, in one REPEATABLE READ transaction: a marker disappears in the very
-commit that brings its minutes into the rollup. A trend query (``ingest.repository``) reads, in
+commit that brings its minutes into the rollup. All points' minutes are grouped in 10-second
+slices into a temporary table and merged at the end; the refresher pauses after each slice, so a
+pass (a few seconds of one core per minute of a national load) runs gently beside ingest
+instead of in one burst that held the alarm path up. A trend query (``ingest.repository``) reads, in
 one statement, rollup minutes no marker covers and raw readings for the rest, so it never
 counts a minute twice nor misses one, whatever the refresher is doing.
 """
@@ -18,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -59,20 +62,33 @@ _UPSERT = f"""INSERT INTO {ROLLUP_TABLE} AS r (point_id, bucket, n, sum, min, ma
     WHERE (r.n, r.sum, r.min, r.max) IS DISTINCT FROM
           (EXCLUDED.n, EXCLUDED.sum, EXCLUDED.min, EXCLUDED.max)"""
 _MINUTE = "date_bin('1 minute', x.ts, timestamptz '1970-01-01 00:00:00+00')"
-_ALL_POINTS = _UPSERT.format(select=f"""
-    SELECT x.point_id, {_MINUTE}, count(*), {{sum}}, min(x.value), max(x.value)
-    FROM readings x WHERE x.ts >= %s AND x.ts < %s GROUP BY 1, 2""")
 _SOME_POINTS = _UPSERT.format(select=f"""
     SELECT m.p, {_MINUTE}, count(*), {{sum}}, min(x.value), max(x.value)
     FROM unnest(%s::integer[], %s::timestamptz[], %s::timestamptz[]) AS m(p, lo, hi)
     JOIN readings x ON x.point_id = m.p AND x.ts >= m.lo AND x.ts < m.hi GROUP BY 1, 2""")
+# All points' minutes are grouped in time slices into a temporary table, then merged: each slice
+# reads only its own seconds of readings, and the refresher pauses between slices.
+_PARTS_TABLE = "rollup_parts"
+_CREATE_PARTS = f"""CREATE TEMP TABLE IF NOT EXISTS {_PARTS_TABLE} (
+    point_id integer, bucket timestamptz, n bigint, sum double precision,
+    min double precision, max double precision) ON COMMIT DELETE ROWS"""
+_SLICE = f"""INSERT INTO {_PARTS_TABLE}
+    SELECT x.point_id, {_MINUTE}, count(*), {{sum}}, min(x.value), max(x.value)
+    FROM readings x WHERE x.ts >= %s AND x.ts < %s GROUP BY 1, 2"""
+_MERGE = _UPSERT.format(select=f"""
+    SELECT point_id, bucket, sum(n), {{merge}}, min(min), max(max)
+    FROM {_PARTS_TABLE} GROUP BY 1, 2""")
+SLICE_US = 10_000_000  # 10 s of readings per slice (divides a minute)
+SLICE_PAUSE_S = 1.0  # the refresher's pause after each slice
 _FAST_SUM = "sum(x.value)"
+_FAST_MERGE = "sum(sum)"
 # A float8 sum raises on overflow (two readings of 1e308 in a minute): the pass is redone with
 # an exact sum that saturates to ±Infinity, or one gateway could stall the rollup for good.
 _SAFE_SUM = """CASE WHEN sum(x.value::numeric) = 'NaN' THEN 'NaN'::float8
     WHEN sum(x.value::numeric) > 1.7976931348623157e308 THEN 'Infinity'::float8
     WHEN sum(x.value::numeric) < -1.7976931348623157e308 THEN '-Infinity'::float8
     ELSE sum(x.value::numeric)::float8 END"""
+_SAFE_MERGE = _SAFE_SUM.replace("x.value", "sum")
 
 
 def _ts(us: int) -> datetime:
@@ -190,13 +206,18 @@ def plan(markers: Iterable[tuple[int | None, datetime, datetime]],
     return RefreshPlan(sorted(take), points, sorted(leftover))
 
 
-def refresh_pass(conn: psycopg.Connection, max_minutes: int = MAX_MINUTES) -> RefreshResult:
-    """Take every marker and recompute the minutes they touch (``conn`` must be idle)."""
+def refresh_pass(conn: psycopg.Connection, max_minutes: int = MAX_MINUTES,
+                 pause: Callable[[], object] | None = None) -> RefreshResult:
+    """Take every marker and recompute the minutes they touch (``conn`` must be idle).
+
+    ``pause`` is called after each 10-second slice of all points' readings (the refresher
+    sleeps there, so the pass runs beside ingest at a gentle pace instead of in one burst).
+    """
     try:
-        return _pass(conn, max_minutes, _FAST_SUM)
+        return _pass(conn, max_minutes, (_FAST_SUM, _FAST_MERGE), pause)
     except psycopg.errors.NumericValueOutOfRange:
         log.warning("a rollup minute's sum overflows a float: recomputing with exact sums")
-        return _pass(conn, max_minutes, _SAFE_SUM)
+        return _pass(conn, max_minutes, (_SAFE_SUM, _SAFE_MERGE), pause)
 
 
 def refresh(conn: psycopg.Connection, max_minutes: int = MAX_MINUTES) -> int:
@@ -209,7 +230,17 @@ def refresh(conn: psycopg.Connection, max_minutes: int = MAX_MINUTES) -> int:
             return rows
 
 
-def _pass(conn: psycopg.Connection, max_minutes: int, sum_sql: str) -> RefreshResult:
+def _parts_table(conn: psycopg.Connection) -> None:
+    """The temporary table of slice aggregates, with room in memory the first time."""
+    row = conn.execute(f"SELECT to_regclass('pg_temp.{_PARTS_TABLE}') IS NULL").fetchone()
+    if row and row[0]:  # temp_buffers can be set only before a session's first temp table
+        conn.execute("SET temp_buffers = '64MB'")
+    conn.execute(_CREATE_PARTS)
+
+
+def _pass(conn: psycopg.Connection, max_minutes: int, sums: tuple[str, str],
+          pause: Callable[[], object] | None) -> RefreshResult:
+    sum_sql, merge_sql = sums
     isolation = conn.isolation_level
     conn.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
     try:
@@ -224,8 +255,15 @@ def _pass(conn: psycopg.Connection, max_minutes: int, sum_sql: str) -> RefreshRe
             work = plan(markers, max_minutes)
             rows = 0
             with conn.cursor() as cur:
-                for lo, hi in work.every:
-                    cur.execute(_ALL_POINTS.format(sum=sum_sql), (_ts(lo), _ts(hi)))
+                if work.every:
+                    _parts_table(conn)
+                    slices = [(a, min(a + SLICE_US, hi)) for lo, hi in work.every
+                              for a in range(lo, hi, SLICE_US)]
+                    for k, (a, b) in enumerate(slices):
+                        cur.execute(_SLICE.format(sum=sum_sql), (_ts(a), _ts(b)))
+                        if pause is not None and k + 1 < len(slices):
+                            pause()
+                    cur.execute(_MERGE.format(merge=merge_sql))
                     rows += max(cur.rowcount, 0)
                 if work.points:
                     cur.execute(_SOME_POINTS.format(sum=sum_sql),
@@ -256,9 +294,10 @@ class Refresher:
 
     def __init__(self, db_url: str, *, interval_s: float = REFRESH_INTERVAL_S,
                  max_minutes: int = MAX_MINUTES, metrics: IngestMetrics | None = None,
-                 background_nice: int = 0) -> None:
+                 background_nice: int = 0, slice_pause_s: float = SLICE_PAUSE_S) -> None:
         self.db_url = db_url
         self.background_nice = background_nice  # hazmon.priority
+        self.slice_pause_s = slice_pause_s
         self.interval_s = interval_s
         self.max_minutes = max_minutes
         self.metrics = metrics
@@ -305,7 +344,8 @@ class Refresher:
 
     def _once(self, conn: psycopg.Connection) -> bool:
         t = time.perf_counter()
-        result = refresh_pass(conn, self.max_minutes)
+        result = refresh_pass(conn, self.max_minutes,
+                              pause=lambda: self.stop_event.wait(self.slice_pause_s))
         if not result.busy:
             self.passes += 1
             if self.metrics is not None:

@@ -237,3 +237,32 @@ def test_readings_stored_before_the_upgrade_are_summarised_in_the_background(
         assert_rollup_complete(conn)
         for start, end in windows:
             assert_same(conn, pids[1], start, end, 300, "readings_rollup_1m")
+
+
+def test_a_paced_pass_works_in_ten_second_slices_and_stays_exact_while_paused(
+        plain: psycopg.Connection, db_url: str) -> None:
+    """Between slices the pass's transaction is open: trends (and ingest) go on meanwhile,
+    reading the still marked minutes raw; the merge commits every minute at once."""
+    a, b = make_points(plain, "SLICE", 2)
+    t = now_minute_ms() - 10 * 60_000
+    ts = [t + k * 7_000 for k in range(18)]  # 2 minutes: 12 slices of 10 s
+    write_one(plain, columns([a] * 18 + [b] * 18, ts * 2, [float(k) for k in range(36)]))
+    pauses: list[int] = []
+
+    def pause() -> None:
+        pauses.append(len(pauses))
+        if len(pauses) == 3:  # mid-pass: queries and a new batch, from other connections
+            with psycopg.connect(db_url) as q:
+                assert_same(q, a, dt(t), dt(t + 180_000), 60)
+                assert pending(q)  # the pass has not committed
+            with psycopg.connect(db_url) as w:
+                write_one(w, columns([b], [t + 30_500], [100.0]))
+    with psycopg.connect(db_url) as c:
+        result = rollup.refresh_pass(c, pause=pause)
+    assert len(pauses) == 11 and result.rows == 4  # 2 points × 2 minutes
+    assert pending(plain) == [(None, dt(t + 30_500), dt(t + 30_500))]  # the batch written meanwhile
+    for pid in (a, b):
+        assert_same(plain, pid, dt(t), dt(t + 180_000), 60)
+    plain.commit()
+    rollup.refresh(plain)
+    assert_rollup_complete(plain)
