@@ -315,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
         f"1-minute rollup built as for a database upgraded to it: one marker over the loaded "
         f"readings, then `ingest.rollup.refresh`: {roll['fill_minutes']:,.0f} point-minutes in "
         f"{roll['fill_s']:.1f} s; one refresh pass over the last minute of all {args.points} "
-        f"points (what the refresher does every 30 s) {roll['pass_s'] * 1000:.0f} ms; the last "
+        f"points (what the refresher does every minute, without its pauses) {roll['pass_s'] * 1000:.0f} ms; the last "
         f"minute then left pending, read raw by the queries. The rollup takes "
         f"{roll_bytes / 2**20:,.0f} MiB ({roll_bytes / max(rows, 1):.1f} bytes per reading). "
         if roll else "")
