@@ -385,5 +385,36 @@ def housekeeping(conn: psycopg.Connection, timescale: bool, settings: object) ->
         parts = Partitions()
         parts.load(conn)
         parts.ensure_ahead(conn, now, int(getattr(settings, "partitions_ahead_days", 3)))
-    apply_retention(conn, storage_info(conn), int(getattr(settings, "retention_days", 400)))
+    keep_days = int(getattr(settings, "retention_days", 400))
+    apply_retention(conn, storage_info(conn), keep_days)
     conn.commit()
+    prune_logs(conn, now, rejections_days=int(getattr(settings, "rejections_retention_days", 30)),
+               deliveries_days=keep_days)
+
+
+PRUNE_BATCH = 50_000  # rows per delete transaction: no long locks, no huge WAL bursts
+
+
+def prune_logs(conn: psycopg.Connection, now: datetime, *, rejections_days: int,
+               deliveries_days: int) -> dict[str, int]:
+    """Delete rejections and notification delivery records past their keeping time.
+
+    Rejections are for fixing gateways (a misconfigured one can send thousands a minute), kept
+    ``rejections_days``; delivery records are evidence of who was told what and when, kept as
+    long as the readings. Deleted in batches, each committed; returns rows deleted per table.
+    """
+    deleted = {}
+    for table, days in (("rejections", rejections_days), ("notify_deliveries", deliveries_days)):
+        cutoff = now - timedelta(days=days)
+        total = 0
+        while True:
+            n = conn.execute(
+                f"""DELETE FROM {table} WHERE id IN (
+                        SELECT id FROM {table} WHERE at < %s ORDER BY at LIMIT %s)""",
+                (cutoff, PRUNE_BATCH)).rowcount
+            conn.commit()
+            total += max(n, 0)
+            if n < PRUNE_BATCH:
+                break
+        deleted[table] = total
+    return deleted

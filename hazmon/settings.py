@@ -74,6 +74,8 @@ class Settings(BaseSettings):
 
     # Storage policy.
     retention_days: int = Field(default=400, ge=30)  # regulation: at least 30 days
+    # Rejected messages are kept this long (for fixing gateways); delivery records as readings.
+    rejections_retention_days: int = Field(default=30, ge=1)
     partitions_ahead_days: int = 3
     # How often ingest folds new readings into the 1-minute rollup (plain PostgreSQL).
     rollup_refresh_s: float = Field(default=60.0, gt=0)
