@@ -26,16 +26,13 @@ rows; their counts are not.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg import pq
 from psycopg.rows import dict_row
 
-from hazmon.errors import InputError
+from alerting.report_repository import enterprise_filter, read_snapshot
 
 LIST_LIMIT = 1000
 DEFAULT_SHIFT = timedelta(hours=8)
@@ -142,25 +139,6 @@ _MASKED_EVENTS = f"""
 _SHELVE_COMMENT = re.compile(r"^(?P<reason>.*) \((?P<s>\d+) s\)$", re.S)
 
 
-@contextmanager
-def _snapshot(conn: psycopg.Connection) -> Iterator[None]:
-    if conn.info.transaction_status != pq.TransactionStatus.IDLE:
-        yield
-        return
-    with conn.transaction():
-        conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield
-
-
-def _enterprise_id(conn: psycopg.Connection, code: str | None) -> int | None:
-    if code is None:
-        return None
-    row = conn.execute("SELECT id FROM enterprises WHERE code = %s", (code,)).fetchone()
-    if row is None:
-        raise InputError(f"enterprise {code!r} is not known")
-    return int(row[0])
-
-
 def _rows(conn: psycopg.Connection, sql: str, params: dict[str, Any],
           *window: str) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """The rows without their window columns, and those columns' values (0 when no rows)."""
@@ -188,9 +166,9 @@ def shift_handover(conn: psycopg.Connection, *, start: datetime, end: datetime,
                    enterprise: str | None, scope: list[str] | None) -> dict[str, Any]:
     """The handover of ``[start, end)`` for one enterprise or all (``scope``: the enterprises
     the caller may see, None = all); InputError when the enterprise is unknown."""
-    with _snapshot(conn):
+    with read_snapshot(conn):
         params: dict[str, Any] = {"start": start, "end": end, "scope": scope,
-                                  "eid": _enterprise_id(conn, enterprise), "masked": MASKED,
+                                  "eid": enterprise_filter(conn, enterprise), "masked": MASKED,
                                   "limit": LIST_LIMIT}
         raised, r_tot = _rows(conn, _RAISED, params, "total", "total_activations")
         acked, a_tot = _rows(conn, _ACKED, params, "total")

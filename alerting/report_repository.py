@@ -130,9 +130,9 @@ _MASKED_NOW = """
 
 
 @contextmanager
-def _snapshot(conn: psycopg.Connection) -> Iterator[None]:
-    """One read-only snapshot for all the report's queries (inside a caller's transaction,
-    that transaction's view)."""
+def read_snapshot(conn: psycopg.Connection) -> Iterator[None]:
+    """One read-only snapshot for all of a report's queries (inside a caller's transaction,
+    that transaction's view). The shift handover uses it too."""
     if conn.info.transaction_status != pq.TransactionStatus.IDLE:
         yield
         return
@@ -141,7 +141,8 @@ def _snapshot(conn: psycopg.Connection) -> Iterator[None]:
         yield
 
 
-def _enterprise_id(conn: psycopg.Connection, code: str | None) -> int | None:
+def enterprise_filter(conn: psycopg.Connection, code: str | None) -> int | None:
+    """The id to filter a report by (None: all enterprises); an unknown code is the caller's error."""
     if code is None:
         return None
     row = conn.execute("SELECT id FROM enterprises WHERE code = %s", (code,)).fetchone()
@@ -164,9 +165,9 @@ def alarm_performance(conn: psycopg.Connection, *, start: datetime, end: datetim
                       enterprise: str | None) -> report.ReportCounts:
     """Count what the report needs for ``[start, end)``, of one enterprise or all;
     InputError when the enterprise is unknown."""
-    with _snapshot(conn):
+    with read_snapshot(conn):
         params: dict[str, Any] = {
-            "start": start, "end": end, "eid": _enterprise_id(conn, enterprise),
+            "start": start, "end": end, "eid": enterprise_filter(conn, enterprise),
             "width": report.FLOOD_WINDOW, "epoch": _EPOCH, "flood": report.FLOOD_THRESHOLD,
             "chatter": report.CHATTER_WINDOW, "chatter_min": report.CHATTER_MIN,
             "stale": report.STALE_AFTER, "masked": _MASKED, "top": report.TOP_N,
