@@ -9,12 +9,15 @@ depends on whether the TimescaleDB extension can be created.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from importlib import resources
 from typing import Callable
 
 import psycopg
+from psycopg import pq
 from psycopg_pool import ConnectionPool
 
 from hazmon.errors import DatabaseUnavailable
@@ -40,6 +43,28 @@ def connect(url: str, **kw: object) -> psycopg.Connection:
         return psycopg.connect(url, **kw)  # type: ignore[arg-type]
     except psycopg.OperationalError as exc:
         raise DatabaseUnavailable(f"cannot connect to PostgreSQL: {exc}") from exc
+
+
+@contextmanager
+def savepoint(cur: psycopg.Cursor, name: str) -> Iterator[None]:
+    """Undo the block's statements if it raises, keeping the caller's transaction.
+
+    Unlike ``conn.transaction()`` this never commits: on a connection with no transaction open
+    yet, ``transaction()`` opens one of its own and commits it at the end of the block, while a
+    SAVEPOINT opens the caller's transaction. Nothing is done on an autocommit connection.
+    """
+    if cur.connection.autocommit:
+        yield
+        return
+    cur.execute(f"SAVEPOINT {name}")
+    try:
+        yield
+    except BaseException:
+        if cur.connection.info.transaction_status == pq.TransactionStatus.INERROR:
+            cur.execute(f"ROLLBACK TO SAVEPOINT {name}")
+            cur.execute(f"RELEASE SAVEPOINT {name}")
+        raise
+    cur.execute(f"RELEASE SAVEPOINT {name}")
 
 
 def make_pool(url: str, *, min_size: int = 1, max_size: int = 8, name: str = "hazmon") -> ConnectionPool:

@@ -10,7 +10,7 @@ import psycopg
 import psycopg.errors
 from psycopg.rows import dict_row
 
-from hazmon.db import ROLLUP_TABLE
+from hazmon.db import ROLLUP_TABLE, savepoint
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _MINUTE = timedelta(minutes=1)
@@ -94,17 +94,11 @@ def _run_buckets(conn: psycopg.Connection, sql: str, params: dict[str, Any]) -> 
     answer from the raw readings with exact numeric averages instead: slower, but a trend never
     fails on extreme values (TimescaleDB's real-time aggregate cannot be asked to sum exactly)."""
     cur = conn.cursor(row_factory=dict_row)
-    if not conn.autocommit:  # a savepoint, so the caller's transaction (snapshot) goes on
-        cur.execute("SAVEPOINT hazmon_buckets")
     try:
-        rows = cur.execute(sql, params).fetchall()
+        with savepoint(cur, "hazmon_buckets"):  # the caller's transaction (snapshot) goes on
+            return cur.execute(sql, params).fetchall()
     except psycopg.errors.NumericValueOutOfRange:
-        if not conn.autocommit:
-            cur.execute("ROLLBACK TO SAVEPOINT hazmon_buckets")
-        rows = cur.execute(_RAW_EXACT_BUCKETS, params).fetchall()
-    if not conn.autocommit:
-        cur.execute("RELEASE SAVEPOINT hazmon_buckets")
-    return rows
+        return cur.execute(_RAW_EXACT_BUCKETS, params).fetchall()
 
 
 def bucketed_query(conn: psycopg.Connection, point_id: int, start: datetime, end: datetime,

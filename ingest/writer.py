@@ -19,7 +19,7 @@ import numpy as np
 import psycopg
 import psycopg.errors
 
-from hazmon.db import DAY_MS, Partitions, connect
+from hazmon.db import DAY_MS, Partitions, connect, savepoint
 from hazmon.priority import lower_backend_priority
 from ingest import rollup
 
@@ -140,21 +140,17 @@ class ReadingWriter:
     def _copy_direct(self, cur: psycopg.Cursor, buf: bytes, n: int) -> int:
         """COPY into ``readings``; -1 (and nothing written) when a reading is already stored.
 
-        A plain SAVEPOINT, not ``conn.transaction()``: when the batch's transaction has not
-        begun yet (nothing ran before the COPY), ``transaction()`` would open and *commit* a
-        transaction of its own, so readings became visible before their alarm changes (and
-        their rollup markers) committed. The SAVEPOINT opens the caller's transaction instead.
+        Under ``hazmon.db.savepoint``, not ``conn.transaction()``: when nothing ran yet in the
+        batch's transaction, ``transaction()`` would commit the readings on their own, before
+        their alarm changes and rollup markers.
         """
-        cur.execute("SAVEPOINT hazmon_copy")
         try:
-            with cur.copy(_COPY_READINGS) as copy:
+            with savepoint(cur, "hazmon_copy"), cur.copy(_COPY_READINGS) as copy:
                 copy.write(buf)
         except psycopg.errors.UniqueViolation:
-            cur.execute("ROLLBACK TO SAVEPOINT hazmon_copy")
             self._staging_until = time.monotonic() + STAGING_AFTER_DUPLICATE_S
             self.fallbacks += 1
             return -1
-        cur.execute("RELEASE SAVEPOINT hazmon_copy")
         return n
 
     def write_latest(self, conn: psycopg.Connection, cols: ReadingColumns) -> None:
