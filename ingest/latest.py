@@ -9,11 +9,11 @@ point reporting several times per interval is written once.
 
 Each flush is written in small transactions paced over most of the interval (one upsert of
 every point at once held up the alarm path's commits), so ``point_latest`` trails the
-committed readings by up to about twice ``interval_s``. It is a cache of the readings table: the readings themselves, the alarms and
-the engine never depend on it (the engine only reads it to seed itself when it has no
-checkpoint). After a crash the newest readings of the last interval may be missing from it
-until those points report again; :meth:`LatestWriter.repair` (run at start) fills them from the
-readings table.
+committed readings by up to about twice ``interval_s``. It is a cache of the readings table:
+the readings themselves, the alarms and the engine never depend on it (the engine only reads
+it to seed itself when it has no checkpoint). After a crash the newest readings of the last
+interval may be missing from it until those points report again; :meth:`LatestWriter.repair`
+(run at start) fills them from the readings table.
 """
 
 from __future__ import annotations

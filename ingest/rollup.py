@@ -11,9 +11,9 @@ from the raw readings, in one REPEATABLE READ transaction: a marker disappears i
 commit that brings its minutes into the rollup. All points' minutes are grouped in 10-second
 slices into a temporary table and merged at the end; the refresher pauses after each slice, so a
 pass (a few seconds of one core per minute of a national load) runs gently beside ingest
-instead of in one burst that held the alarm path up. A trend query (``ingest.repository``) reads, in
-one statement, rollup minutes no marker covers and raw readings for the rest, so it never
-counts a minute twice nor misses one, whatever the refresher is doing.
+instead of in one burst that held the alarm path up. A trend query (``ingest.repository``)
+reads, in one statement, rollup minutes no marker covers and raw readings for the rest, so it
+never counts a minute twice nor misses one, whatever the refresher is doing.
 """
 
 from __future__ import annotations
